@@ -11,6 +11,9 @@ from typing import Any, Callable, Sequence
 from . import __version__
 from .errors import AduFwError
 from .render import dump_json, table
+from .nsg import read_nsgs, split_ref
+from .policy import Policy
+from .rules import CONTEXT_TAGS
 from .servicetags import ServiceTags, load_cached
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -188,6 +191,161 @@ def cmd_tags_diff(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if found else EXIT_OK
 
 
+def _policy_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("policy")
+    g.add_argument("--nsg", metavar="FILE[:NAME]", help="one NSG (ARM template, az nsg show, REST body, rule list)")
+    g.add_argument("--subnet-nsg", metavar="FILE[:NAME]", help="the NSG on the subnet")
+    g.add_argument("--nic-nsg", metavar="FILE[:NAME]", help="the NSG on the NIC")
+    g.add_argument(
+        "--vnet",
+        metavar="CIDR",
+        action="append",
+        default=[],
+        help="VirtualNetwork address space (repeatable): VNet, peered VNets, on-premises and UDR prefixes; "
+        "168.63.129.16/32 is always added. Taken from the template's VNet when it defines one",
+    )
+    g.add_argument(
+        "--asg", metavar="NAME=IP[,IP...]", action="append", default=[], help="application security group members"
+    )
+    g.add_argument(
+        "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
+    )
+
+
+def _kv(items: list[str], opt: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise AduFwError(f"{opt} expects NAME=VALUE, got {item!r}")
+        out[name.strip()] = value
+    return out
+
+
+def _params(args: argparse.Namespace) -> dict[str, object]:
+    import json as _json
+
+    out: dict[str, object] = {}
+    for name, value in _kv(args.param, "--param").items():
+        try:
+            out[name] = _json.loads(value)
+        except ValueError:
+            out[name] = value
+    return out
+
+
+def _policy_of(args: argparse.Namespace) -> Policy:
+    if args.nsg and (args.subnet_nsg or args.nic_nsg):
+        raise AduFwError("give --nsg, or --subnet-nsg and/or --nic-nsg, not both")
+    if not (args.nsg or args.subnet_nsg or args.nic_nsg):
+        raise AduFwError("no policy: give --nsg FILE, or --subnet-nsg FILE and/or --nic-nsg FILE")
+    common = dict(
+        virtual_network=args.vnet,
+        service_tags=_tags_of(args),
+        asgs={k: v.split(",") for k, v in _kv(args.asg, "--asg").items()},
+        params=_params(args),
+    )
+    if args.nsg:
+        policy = Policy.from_nsg(args.nsg, **common)  # type: ignore[arg-type]
+    else:
+        policy = Policy.from_nsgs(subnet=args.subnet_nsg, nic=args.nic_nsg, **common)  # type: ignore[arg-type]
+    for w in policy.warnings:
+        print(f"adu-fw: warning: {w}", file=sys.stderr)
+    return policy
+
+
+def _yn(b: bool) -> str:
+    return "yes" if b else "no"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    policy = _policy_of(args)
+    v = policy.check(args.direction, args.protocol, args.src, args.src_port, args.dst, args.dst_port)
+    if args.json:
+        doc = v.to_dict()
+        doc["flow"] = {
+            "direction": v.direction,
+            "protocol": args.protocol,
+            "src": args.src,
+            "srcPort": args.src_port,
+            "dst": args.dst,
+            "dstPort": args.dst_port,
+        }
+        dump_json(doc)
+        return EXIT_OK
+    where = f"rule {v.rule} (priority {v.priority}) in NSG {v.nsg}" if v.rule else "no NSG applies"
+    print(f"{v.access}: {where}")
+    print(f"flow: {v.direction} {args.protocol} {args.src}:{args.src_port} -> {args.dst}:{args.dst_port}")
+    if args.explain:
+        for t in v.trail:
+            print(f"\nNSG {t.nsg} ({t.level}): {t.access} by {t.rule} ({t.priority})")
+            table(
+                ["priority", "rule", "access", "protocol", "source", "src port", "destination", "dst port", "match"],
+                [
+                    (
+                        r.priority,
+                        r.rule,
+                        r.access,
+                        _yn(r.protocol),
+                        _yn(r.source),
+                        _yn(r.source_port),
+                        _yn(r.destination),
+                        _yn(r.destination_port),
+                        "MATCH" if r.matched else "",
+                    )
+                    for r in t.rules
+                ],
+            )
+    return EXIT_OK
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    tags = _tags_of(args)
+    params = _params(args)
+    files = []
+    total = 0
+    for ref in args.files:
+        path, only = split_ref(ref)
+        nsgs = read_nsgs(path, params=params)
+        entries = []
+        for nsg in nsgs:
+            if only and only.lower() not in (nsg.name.lower(), (nsg.raw_name or "").lower()):
+                continue
+            problems = [
+                {"record": e.record, "field": e.field, "message": e.message, "text": str(e)} for e in nsg.errors
+            ]
+            for rule in nsg.rules:
+                for side, fld in ((rule.source, "sourceAddressPrefix"), (rule.destination, "destinationAddressPrefix")):
+                    if side.tag and side.tag.lower() not in CONTEXT_TAGS and side.tag not in tags:
+                        msg = f"unknown service tag {side.tag!r} (not in {tags.source})"
+                        rec = f"NSG {nsg.name!r} rule {rule.name!r}"
+                        problems.append(
+                            {"record": rec, "field": fld, "message": msg, "text": f"{path}: {rec}: field {fld!r}: {msg}"}
+                        )
+                    elif side.tag and side.tag in tags and not tags[side.tag].has_feature("NSG"):
+                        nsg.warnings.append(
+                            f"rule {rule.name!r}: service tag {side.tag!r} does not list NSG in networkFeatures"
+                        )
+            total += len(problems)
+            entries.append(
+                {"name": nsg.name, "rules": len(nsg.rules), "problems": problems, "warnings": list(nsg.warnings)}
+            )
+        files.append({"file": path, "nsgs": entries})
+    if args.json:
+        dump_json({"files": files, "problems": total})
+    else:
+        for f in files:
+            for n in f["nsgs"]:
+                status = f"{len(n['problems'])} problem(s)" if n["problems"] else "ok"
+                print(f"{f['file']}: NSG {n['name']}: {n['rules']} rule(s), {status}")
+                for p in n["problems"]:
+                    print(f"  error: {p['text']}")
+                for w in n["warnings"]:
+                    print(f"  warning: {w}")
+        print(f"{total} problem(s)")
+    return EXIT_FINDINGS if total else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="adu-fw",
@@ -231,6 +389,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefixes", action="store_true", help="list every added/removed prefix")
     _common(p)
     p.set_defaults(func=cmd_tags_diff)
+    p = sub.add_parser(
+        "check",
+        help="would this flow be allowed, and by which rule (offline IP flow verify / NSG diagnostics)",
+        description="Evaluate one flow against an NSG, or a subnet NSG and NIC NSG, with Azure's semantics. "
+        "Exit 0 whatever the verdict; 2 on bad input.",
+    )
+    p.add_argument("--direction", required=True, help="inbound or outbound")
+    p.add_argument("--protocol", required=True, help="tcp, udp, icmp, esp, ah, or an IANA number")
+    p.add_argument("--src", required=True, metavar="IP")
+    p.add_argument("--src-port", type=int, default=0, metavar="N")
+    p.add_argument("--dst", required=True, metavar="IP")
+    p.add_argument("--dst-port", type=int, default=0, metavar="N")
+    p.add_argument("--explain", action="store_true", help="show every rule examined, per NSG, field by field")
+    _policy_options(p)
+    _common(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "lint",
+        help="every validation problem in NSG files (exit 1 when any)",
+        description="Validate NSG definitions against Azure's rules: priorities, names, prefixes, ports, "
+        "protocols, tags, limits. Lists every problem at once.",
+    )
+    p.add_argument("files", nargs="+", metavar="NSGFILE[:NAME]")
+    p.add_argument(
+        "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
+    )
+    _common(p)
+    p.set_defaults(func=cmd_lint)
     return parser
 
 

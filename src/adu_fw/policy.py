@@ -1,0 +1,282 @@
+"""A policy: the NSGs a flow meets, in Azure's order, with the context that gives tags meaning.
+
+Order (docs §1.6): inbound, the subnet NSG then the NIC NSG; outbound, the NIC NSG then the
+subnet NSG; a missing NSG allows; a deny ends evaluation; an allow is reported by the last NSG
+that allowed (as flow logs record it). Context (product decisions 1-3, 7): VirtualNetwork is the
+VNet space the user gives (or the template's VNet) plus 168.63.129.16/32, never guessed;
+Internet is every address minus VirtualNetwork minus non-public space; AzureLoadBalancer is
+168.63.129.16/32; other tags come from the service-tag file; ASGs from the membership given.
+"""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import AddressError, PolicyError
+from .ip import parse_prefix
+from .nsg import NSG, load_nsg
+from .reference import evaluate
+from .rules import Rule, default_rules
+from .servicetags import ServiceTags, load_cached
+from .verdict import Flow, Verdict, normalize_direction
+
+__all__ = ["Policy", "HOST_VIP", "NON_PUBLIC_V4", "PUBLIC_V6"]
+
+HOST_VIP = "168.63.129.16/32"
+#: IPv4 space that is never Internet (product decision 2)
+NON_PUBLIC_V4 = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+)
+#: the only IPv6 space that can be Internet (global unicast)
+PUBLIC_V6 = "2000::/3"
+
+NsgSource = Any  # a path, "path:NAME", a parsed document, a list of rules, or an NSG
+
+
+def _complement(universe: list[tuple[int, int]], holes: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Inclusive intervals of ``universe`` not covered by ``holes``."""
+    out = []
+    hs = sorted(holes)
+    for lo, hi in universe:
+        cur = lo
+        for a, b in hs:
+            if b < cur or a > hi:
+                continue
+            if a > cur:
+                out.append((cur, a - 1))
+            cur = max(cur, b + 1)
+            if cur > hi:
+                break
+        if cur <= hi:
+            out.append((cur, hi))
+    return out
+
+
+def _interval(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def _summarize(version: int, intervals: list[tuple[int, int]]) -> list[str]:
+    cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    out = []
+    for lo, hi in intervals:
+        out += [str(n) for n in ipaddress.summarize_address_range(cls(lo), cls(hi))]
+    return out
+
+
+class Policy:
+    """NSGs per level plus context; ``check`` answers one flow, ``levels`` gives Azure's order."""
+
+    def __init__(
+        self,
+        *,
+        subnet: NSG | None = None,
+        nic: NSG | None = None,
+        single: NSG | None = None,
+        virtual_network: Sequence[str] = (),
+        service_tags: ServiceTags | str | Path | None = None,
+        asgs: Mapping[str, Sequence[str] | str] | None = None,
+    ) -> None:
+        if single is not None and (subnet is not None or nic is not None):
+            raise PolicyError("give one NSG, or a subnet and/or NIC NSG, not both")
+        for nsg in (subnet, nic, single):
+            if nsg is not None:
+                nsg.raise_first()
+        self.subnet, self.nic, self.single = subnet, nic, single
+        self.service_tags = (
+            service_tags if isinstance(service_tags, ServiceTags) else load_cached(service_tags)
+        )
+        self.warnings: list[str] = []
+        for nsg in self.nsgs:
+            self.warnings += [f"NSG {nsg.name!r}: {w}" for w in nsg.warnings]
+        self.virtual_network = self._vnet(virtual_network)
+        self.asgs = self._asgs(asgs or {})
+        self._internet = self._internet_prefixes()
+        self._sides: dict[tuple[int, str, str], tuple[str, ...] | None] = {}
+        for nsg in self.nsgs:  # resolve every rule now: errors surface before any evaluation
+            for rule in nsg.rules + default_rules():
+                for side in ("source", "destination"):
+                    self.side_prefixes(nsg, rule, side)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_nsg(
+        cls,
+        source: NsgSource,
+        *,
+        name: str | None = None,
+        virtual_network: Sequence[str] = (),
+        service_tags: ServiceTags | str | Path | None = None,
+        asgs: Mapping[str, Sequence[str] | str] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> "Policy":
+        """A policy of one NSG (as IP flow verify sees a NIC with only this NSG)."""
+        return cls(
+            single=_as_nsg(source, name, params),
+            virtual_network=virtual_network,
+            service_tags=service_tags,
+            asgs=asgs,
+        )
+
+    @classmethod
+    def from_nsgs(
+        cls,
+        *,
+        subnet: NsgSource | None = None,
+        nic: NsgSource | None = None,
+        virtual_network: Sequence[str] = (),
+        service_tags: ServiceTags | str | Path | None = None,
+        asgs: Mapping[str, Sequence[str] | str] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> "Policy":
+        """The subnet NSG and/or the NIC NSG of one NIC (a missing level allows)."""
+        return cls(
+            subnet=_as_nsg(subnet, None, params) if subnet is not None else None,
+            nic=_as_nsg(nic, None, params) if nic is not None else None,
+            virtual_network=virtual_network,
+            service_tags=service_tags,
+            asgs=asgs,
+        )
+
+    def _vnet(self, given: Sequence[str]) -> tuple[str, ...]:
+        if isinstance(given, str):
+            given = [given]
+        prefixes: list[str] = []
+        for p in list(given) + [p for nsg in self.nsgs for p in nsg.vnet_prefixes]:
+            try:
+                fam, value, plen = parse_prefix(str(p).strip())
+            except AddressError as exc:
+                raise PolicyError(str(exc), field="virtual_network (--vnet)", value=p) from None
+            if str(p).strip() not in prefixes:
+                prefixes.append(str(p).strip())
+        if not prefixes:
+            raise PolicyError(
+                "the VirtualNetwork tag (used by the default rules) needs the VNet address space: pass "
+                "--vnet CIDR (virtual_network=[...]) with the VNet, peered VNets and on-premises prefixes; "
+                "adu-fw never guesses it",
+                field="virtual_network",
+            )
+        return tuple(prefixes) + ((HOST_VIP,) if HOST_VIP not in prefixes else ())
+
+    def _asgs(self, asgs: Mapping[str, Sequence[str] | str]) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for name, members in asgs.items():
+            items = [m for m in (members.split(",") if isinstance(members, str) else members) if str(m).strip()]
+            checked = []
+            for m in items:
+                try:
+                    parse_prefix(str(m).strip())
+                except AddressError as exc:
+                    raise PolicyError(str(exc), record=f"ASG {name!r}", field="asgs (--asg)", value=m) from None
+                checked.append(str(m).strip())
+            out[name.lower()] = tuple(checked)
+        return out
+
+    def _internet_prefixes(self) -> tuple[str, ...]:
+        v4_holes, v6_holes = [], []
+        for p in self.virtual_network:
+            net = ipaddress.ip_network(p, strict=False)
+            (v4_holes if net.version == 4 else v6_holes).append(_interval(net))
+        v4_holes += [_interval(ipaddress.ip_network(p)) for p in NON_PUBLIC_V4]
+        v4 = _complement([(0, 2**32 - 1)], v4_holes)
+        v6 = _complement([_interval(ipaddress.ip_network(PUBLIC_V6))], v6_holes)
+        return tuple(_summarize(4, v4) + _summarize(6, v6))
+
+    # -- the policy's face -------------------------------------------------------------------
+    @property
+    def nsgs(self) -> list[NSG]:
+        return [n for n in (self.single, self.subnet, self.nic) if n is not None]
+
+    def levels(self, direction: str) -> list[tuple[str, NSG]]:
+        """The NSGs a flow of ``direction`` meets, in Azure's order."""
+        direction = normalize_direction(direction)
+        if self.single is not None:
+            return [("nsg", self.single)]
+        order = [("subnet", self.subnet), ("nic", self.nic)]
+        if direction == "Outbound":
+            order.reverse()
+        return [(lvl, n) for lvl, n in order if n is not None]
+
+    def side_prefixes(self, nsg: NSG, rule: Rule, side: str) -> tuple[str, ...] | None:
+        """The prefixes a rule side stands for in this context; ``None`` means ``*`` (any address)."""
+        key = (id(rule), nsg.name, side)
+        if key in self._sides:
+            return self._sides[key]
+        spec = rule.source if side == "source" else rule.destination
+        fld = "sourceAddressPrefix" if side == "source" else "destinationAddressPrefix"
+        where = f"NSG {nsg.name!r} rule {rule.name!r}"
+        result: tuple[str, ...] | None
+        if spec.any:
+            result = None
+        elif spec.prefixes:
+            result = spec.prefixes
+        elif spec.asgs:
+            members: list[str] = []
+            for asg in spec.asgs:
+                if asg.lower() not in self.asgs:
+                    raise PolicyError(
+                        f"application security group {asg!r}: membership unknown; pass --asg {asg}=IP[,IP...] "
+                        f"(asgs={{{asg!r}: [...]}}); an empty list means no members",
+                        file=nsg.source,
+                        record=where,
+                        field=fld.replace("AddressPrefix", "ApplicationSecurityGroups"),
+                    )
+                members += self.asgs[asg.lower()]
+            result = tuple(members)
+        else:
+            result = self._tag_prefixes(spec.tag or "", nsg, where, fld)
+        self._sides[key] = result
+        return result
+
+    def _tag_prefixes(self, tag: str, nsg: NSG, where: str, fld: str) -> tuple[str, ...]:
+        low = tag.lower()
+        if low == "virtualnetwork":
+            return self.virtual_network
+        if low == "internet":
+            return self._internet
+        if low == "azureloadbalancer":
+            return (HOST_VIP,)
+        found = self.service_tags.get(tag)
+        if found is None:
+            raise PolicyError(
+                f"unknown service tag {tag!r} (not in {self.service_tags.source})",
+                file=nsg.source,
+                record=where,
+                field=fld,
+                value=tag,
+            )
+        if not found.has_feature("NSG"):
+            msg = (
+                f"{where}: service tag {found.name!r} does not list NSG in networkFeatures "
+                "(accepted; Microsoft does not document the list)"
+            )
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+        return found.address_prefixes
+
+    def check(
+        self,
+        direction: str,
+        protocol: str | int,
+        src: str,
+        src_port: int,
+        dst: str,
+        dst_port: int,
+    ) -> Verdict:
+        """The decision for one flow, the deciding rule, and the per-NSG trail."""
+        return evaluate(self, Flow.make(direction, protocol, src, src_port, dst, dst_port))
+
+
+def _as_nsg(source: NsgSource, name: str | None, params: Mapping[str, Any] | None) -> NSG:
+    if isinstance(source, NSG):
+        return source
+    return load_nsg(source, name=name, params=params)

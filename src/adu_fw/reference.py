@@ -1,0 +1,80 @@
+"""The reference evaluator: a linear scan with ``ipaddress`` objects, deliberately simple.
+
+It reads a policy only through ``policy.levels(direction)`` (the NSGs in Azure's order) and
+``policy.side_prefixes(nsg, rule, side)`` (the prefix strings a rule side stands for, ``None``
+for ``*``), and shares nothing with the compiled matcher. ``Policy.check`` answers with it, and
+the compiled path is tested against it.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from .rules import PORTED, Rule
+from .verdict import Flow, NsgTrail, RuleTrail, Verdict
+
+__all__ = ["evaluate", "evaluate_nsg", "rule_fields"]
+
+_networks_cache: dict[int, tuple[Any, list[Any]]] = {}
+
+
+def _networks(prefixes: tuple[str, ...]) -> list[Any]:
+    hit = _networks_cache.get(id(prefixes))
+    if hit is None or hit[0] is not prefixes:
+        hit = (prefixes, [ipaddress.ip_network(p, strict=False) for p in prefixes])
+        _networks_cache[id(prefixes)] = hit
+    return hit[1]
+
+
+def _address_matches(prefixes: tuple[str, ...] | None, addr: Any) -> bool:
+    if prefixes is None:
+        return True
+    return any(net.version == addr.version and addr in net for net in _networks(prefixes))
+
+
+def _port_matches(ranges: tuple[tuple[int, int], ...], protocol: int, port: int) -> bool:
+    if protocol not in PORTED:
+        return True  # product decision 5: no ports, every port criterion passes
+    return any(lo <= port <= hi for lo, hi in ranges)
+
+
+def rule_fields(policy: Any, nsg: Any, rule: Rule, flow: Flow) -> RuleTrail:
+    """The five field matches of one rule for one flow."""
+    return RuleTrail(
+        rule=rule.name,
+        priority=rule.priority,
+        access=rule.access,
+        protocol=rule.protocol_number is None or rule.protocol_number == flow.protocol,
+        source=_address_matches(policy.side_prefixes(nsg, rule, "source"), flow.src),
+        source_port=_port_matches(rule.source_ports, flow.protocol, flow.src_port),
+        destination=_address_matches(policy.side_prefixes(nsg, rule, "destination"), flow.dst),
+        destination_port=_port_matches(rule.destination_ports, flow.protocol, flow.dst_port),
+    )
+
+
+def evaluate_nsg(policy: Any, nsg: Any, flow: Flow, level: str = "nsg") -> NsgTrail:
+    """First match by ascending priority within one NSG (defaults last; DenyAll always matches)."""
+    examined = []
+    for rule in nsg.evaluation_order(flow.direction):
+        t = rule_fields(policy, nsg, rule, flow)
+        examined.append(t)
+        if t.matched:
+            return NsgTrail(nsg.name, level, rule.access, rule.name, rule.priority, rule.log_name, tuple(examined))
+    raise AssertionError("the default DenyAll rule matches every flow")  # pragma: no cover
+
+
+def evaluate(policy: Any, flow: Flow) -> Verdict:
+    """Every NSG of the direction in order: a deny ends it, an allow needs every present NSG to allow."""
+    trail: list[NsgTrail] = []
+    last_allow: NsgTrail | None = None
+    for level, nsg in policy.levels(flow.direction):
+        t = evaluate_nsg(policy, nsg, flow, level)
+        trail.append(t)
+        if t.access == "Deny":
+            return Verdict("Deny", t.rule, t.priority, t.nsg, flow.direction, t.log_rule, tuple(trail))
+        last_allow = t
+    if last_allow is None:  # no NSG at any level: allowed
+        return Verdict("Allow", None, None, None, flow.direction, None, ())
+    return Verdict(
+        "Allow", last_allow.rule, last_allow.priority, last_allow.nsg, flow.direction, last_allow.log_rule, tuple(trail)
+    )
