@@ -38,6 +38,8 @@ class NSG:
     errors: list[PolicyError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     raw_name: str | None = None
+    #: (name, direction, priority) of every rule read, valid or not, for the NSG-wide checks
+    identities: list[tuple[str, str, int | None]] = field(default_factory=list, repr=False)
 
     def evaluation_order(self, direction: str) -> list[Rule]:
         """Rules of one direction as Azure processes them: ascending priority, defaults last."""
@@ -313,6 +315,7 @@ class _Reader:
             if failed:
                 continue
             rule, errors, warnings = rule_from_properties(name, resolved, nsg=nsg.name, source=self.source)
+            nsg.identities.append(_identity(name, resolved))
             nsg.errors += errors
             nsg.warnings += [f"rule {name!r}: {w}" for w in warnings]
             if rule is not None:
@@ -325,29 +328,43 @@ class _Reader:
         where = f"NSG {nsg.name!r}"
         # re-checks run after each loose rule is added: keep only the latest NSG-wide findings
         nsg.errors = [e for e in nsg.errors if not getattr(e, "_nsg_wide", False)]
-        for r in nsg.rules:
-            key = r.name.lower()
+        for name, direction, priority in nsg.identities:
+            key = name.lower()
             if key in seen_names:
-                self._nsg_error(nsg, f"duplicate rule name {r.name!r} (names are unique in an NSG)", f"{where} rule {r.name!r}", "name")
-            seen_names[key] = r.name
-            pk = (r.direction, r.priority)
+                self._nsg_error(nsg, f"duplicate rule name {name!r} (names are unique in an NSG)", f"{where} rule {name!r}", "name")
+            seen_names[key] = name
+            if priority is None or not direction:
+                continue
+            pk = (direction, priority)
             if pk in seen_prio:
                 self._nsg_error(
                     nsg,
-                    f"priority {r.priority} is already used by {seen_prio[pk]!r} for {r.direction} "
+                    f"priority {priority} is already used by {seen_prio[pk]!r} for {direction} "
                     "(unique per NSG and direction)",
-                    f"{where} rule {r.name!r}",
+                    f"{where} rule {name!r}",
                     "priority",
                 )
             else:
-                seen_prio[pk] = r.name
-        if len(nsg.rules) > MAX_RULES:
-            self._nsg_error(nsg, f"{len(nsg.rules)} rules; an NSG holds at most {MAX_RULES}", where, "securityRules")
+                seen_prio[pk] = name
+        if len(nsg.identities) > MAX_RULES:
+            self._nsg_error(nsg, f"{len(nsg.identities)} rules; an NSG holds at most {MAX_RULES}", where, "securityRules")
 
     def _nsg_error(self, nsg: NSG, message: str, record: str, fld: str) -> None:
         err = PolicyError(message, file=self.source, record=record, field=fld)
         err._nsg_wide = True  # type: ignore[attr-defined]
         nsg.errors.append(err)
+
+
+def _identity(name: Any, props: dict[str, Any]) -> tuple[str, str, int | None]:
+    low = _lower(props)
+    prio = low.get("priority")
+    direction = low.get("direction")
+    return (
+        name if isinstance(name, str) else repr(name),
+        direction.strip().capitalize() if isinstance(direction, str) else "",
+        int(prio) if isinstance(prio, int) and not isinstance(prio, bool) else
+        int(prio) if isinstance(prio, str) and prio.strip().isdigit() else None,
+    )
 
 
 def _looks_like_rule(d: dict[str, Any]) -> bool:
