@@ -13,6 +13,9 @@ import ipaddress
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
+from .compile import PORTED_TCP_UDP, CompiledPolicy, MatchRule, _Intervals, assemble, build_classifier
 from .errors import AddressError, PolicyError
 from .ip import parse_prefix
 from .nsg import NSG, load_nsg
@@ -102,6 +105,7 @@ class Policy:
         self.asgs = self._asgs(asgs or {})
         self._internet = self._internet_prefixes()
         self._sides: dict[tuple[int, str, str], tuple[str, ...] | None] = {}
+        self._compiled: CompiledPolicy | None = None
         for nsg in self.nsgs:  # resolve every rule now: errors surface before any evaluation
             for rule in nsg.rules + default_rules():
                 for side in ("source", "destination"):
@@ -274,6 +278,54 @@ class Policy:
     ) -> Verdict:
         """The decision for one flow, the deciding rule, and the per-NSG trail."""
         return evaluate(self, Flow.make(direction, protocol, src, src_port, dst, dst_port))
+
+
+    # -- bulk ----------------------------------------------------------------------------------
+    def compile(self) -> CompiledPolicy:
+        """Arrays for the compiled matcher (built once; every NSG of both directions)."""
+        if self._compiled is not None:
+            return self._compiled
+        cache = _Intervals()
+        classifiers = []
+        stages: list[list[int]] = [[], []]
+        deny: list[bool] = []
+        labels: dict[str, list] = {k: [] for k in ("rule", "nsg", "log_rule", "priority", "access", "direction")}
+        built: dict[tuple[int, str], int] = {}
+        for d, direction in enumerate(("Inbound", "Outbound")):
+            for _level, nsg in self.levels(direction):
+                key = (id(nsg), direction)
+                if key not in built:
+                    rules = nsg.evaluation_order(direction)
+                    match_rules = [
+                        MatchRule(
+                            protocols=None if r.protocol_number is None else frozenset({r.protocol_number}),
+                            src=self.side_prefixes(nsg, r, "source"),
+                            src_ports=r.source_ports,
+                            dst=self.side_prefixes(nsg, r, "destination"),
+                            dst_ports=r.destination_ports,
+                            deny=r.access == "Deny",
+                        )
+                        for r in rules
+                    ]
+                    classifiers.append(build_classifier(match_rules, PORTED_TCP_UDP, cache))
+                    built[key] = len(classifiers) - 1
+                    for r in rules:
+                        deny.append(r.access == "Deny")
+                        labels["rule"].append(r.name)
+                        labels["nsg"].append(nsg.name)
+                        labels["log_rule"].append(r.log_name)
+                        labels["priority"].append(r.priority)
+                        labels["access"].append(r.access)
+                        labels["direction"].append(direction)
+                stages[d].append(built[key])
+        self._compiled = CompiledPolicy(assemble(classifiers, stages, np.array(deny, dtype=np.uint8)), labels)
+        return self._compiled
+
+    def evaluate(self, flows: Any, *, threads: int | None = None) -> Any:
+        """Every flow through the compiled matcher: a pyarrow Table (see ``adu_fw.evaluate``)."""
+        from .evaluate import evaluate
+
+        return evaluate(self.compile(), flows, threads=threads)
 
 
 def _as_nsg(source: NsgSource, name: str | None, params: Mapping[str, Any] | None) -> NSG:

@@ -1,4 +1,4 @@
-"""The reference evaluator: a linear scan with ``ipaddress`` objects, deliberately simple.
+"""The reference evaluator: a linear scan over the rules with ``ipaddress``, deliberately simple.
 
 It reads a policy only through ``policy.levels(direction)`` (the NSGs in Azure's order) and
 ``policy.side_prefixes(nsg, rule, side)`` (the prefix strings a rule side stands for, ``None``
@@ -7,6 +7,8 @@ the compiled path is tested against it.
 """
 from __future__ import annotations
 
+import bisect
+import bisect
 import ipaddress
 from typing import Any
 
@@ -15,21 +17,41 @@ from .verdict import Flow, NsgTrail, RuleTrail, Verdict
 
 __all__ = ["evaluate", "evaluate_nsg", "rule_fields"]
 
-_networks_cache: dict[int, tuple[Any, list[Any]]] = {}
+_ranges_cache: dict[int, tuple[Any, dict[int, tuple[list[int], list[int]]]]] = {}
 
 
-def _networks(prefixes: tuple[str, ...]) -> list[Any]:
-    hit = _networks_cache.get(id(prefixes))
+def _ranges(prefixes: tuple[str, ...]) -> dict[int, tuple[list[int], list[int]]]:
+    """Per IP version, the networks as sorted first addresses and the furthest last address so far.
+
+    Tags hold thousands of prefixes. An address is in the union exactly when the last network
+    starting at or below it reaches it; the running maximum of last addresses makes nested or
+    overlapping networks need no merging.
+    """
+    hit = _ranges_cache.get(id(prefixes))
     if hit is None or hit[0] is not prefixes:
-        hit = (prefixes, [ipaddress.ip_network(p, strict=False) for p in prefixes])
-        _networks_cache[id(prefixes)] = hit
+        by_version: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for p in prefixes:
+            net = ipaddress.ip_network(p, strict=False)
+            by_version[net.version].append((int(net.network_address), int(net.broadcast_address)))
+        table = {}
+        for version, spans in by_version.items():
+            spans.sort()
+            reach, top = [], -1
+            for _, last in spans:
+                top = max(top, last)
+                reach.append(top)
+            table[version] = ([first for first, _ in spans], reach)
+        hit = (prefixes, table)
+        _ranges_cache[id(prefixes)] = hit
     return hit[1]
 
 
 def _address_matches(prefixes: tuple[str, ...] | None, addr: Any) -> bool:
     if prefixes is None:
         return True
-    return any(net.version == addr.version and addr in net for net in _networks(prefixes))
+    firsts, reach = _ranges(prefixes)[addr.version]
+    i = bisect.bisect_right(firsts, int(addr)) - 1
+    return i >= 0 and reach[i] >= int(addr)
 
 
 def _port_matches(ranges: tuple[tuple[int, int], ...], protocol: int, port: int) -> bool:

@@ -1,0 +1,230 @@
+# cython: language_level=3
+"""The classify loop: plain arrays in, (rule, allow) per flow out. No parsing, no policy logic.
+
+A classifier k answers "first rule whose five fields all match" with one table lookup per field
+(protocol and ports: direct tables; addresses: binary search over interval starts) giving a
+class per field, and the AND of the five classes' rule bitsets; the lowest set bit is the rule.
+A direction is a sequence of classifiers (stages); a deny ends the sequence, otherwise the last
+stage's rule is reported. See ``adu_fw.compile`` for how the arrays are built.
+"""
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
+from cython.parallel cimport prange
+
+cdef extern from *:
+    """
+    static inline int adu_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+    """
+    int adu_ctz64(unsigned long long x) noexcept nogil
+
+
+cdef struct Tables:
+    int32_t n_dirs
+    const int32_t* n_stages      # per direction
+    const int32_t* stages        # per direction, max_stages entries
+    int32_t max_stages
+    const int32_t* words         # per classifier
+    const int32_t* rule_base     # per classifier: global id of its rule 0
+    const uint8_t* rule_deny     # per global rule
+    const int32_t* proto_class   # per classifier x 256
+    const uint8_t* ported        # per classifier x 256
+    const uint16_t* sport_class  # per classifier x 65536
+    const uint16_t* dport_class
+    const int32_t* all_sport     # per classifier: the class matching every rule's port criterion
+    const int32_t* all_dport
+    const int64_t* v4_off        # per (classifier, side) -> range in v4 tables; side 0 src, 1 dst
+    const uint32_t* v4_starts
+    const int32_t* v4_class
+    const int64_t* v6_off
+    const uint64_t* v6_hi
+    const uint64_t* v6_lo
+    const int32_t* v6_class
+    const int64_t* bits_base     # per (classifier, field) -> word offset of class 0; fields p,s,sp,d,dp
+    const uint64_t* bits
+
+
+cdef inline int32_t _v4(const Tables* t, int32_t k, int side, uint32_t key) noexcept nogil:
+    cdef int64_t a = t.v4_off[2 * (2 * k + side)]
+    cdef int64_t b = t.v4_off[2 * (2 * k + side) + 1]
+    cdef int64_t lo = a, hi = b, mid
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if t.v4_starts[mid] <= key:
+            lo = mid
+        else:
+            hi = mid
+    return t.v4_class[lo]
+
+
+cdef inline int32_t _v6(const Tables* t, int32_t k, int side, uint64_t khi, uint64_t klo) noexcept nogil:
+    cdef int64_t a = t.v6_off[2 * (2 * k + side)]
+    cdef int64_t b = t.v6_off[2 * (2 * k + side) + 1]
+    cdef int64_t lo = a, hi = b, mid
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if t.v6_hi[mid] < khi or (t.v6_hi[mid] == khi and t.v6_lo[mid] <= klo):
+            lo = mid
+        else:
+            hi = mid
+    return t.v6_class[lo]
+
+
+cdef inline int32_t _first(const Tables* t, int32_t k, int32_t pc, int32_t sc, int32_t spc,
+                           int32_t dc, int32_t dpc) noexcept nogil:
+    cdef int32_t w, W = t.words[k]
+    cdef const int64_t* base = t.bits_base + 5 * k
+    cdef const uint64_t* P = t.bits + base[0] + <int64_t>pc * W
+    cdef const uint64_t* S = t.bits + base[1] + <int64_t>sc * W
+    cdef const uint64_t* SP = t.bits + base[2] + <int64_t>spc * W
+    cdef const uint64_t* D = t.bits + base[3] + <int64_t>dc * W
+    cdef const uint64_t* DP = t.bits + base[4] + <int64_t>dpc * W
+    cdef uint64_t m
+    for w in range(W):
+        m = P[w] & S[w] & SP[w] & D[w] & DP[w]
+        if m:
+            return w * 64 + adu_ctz64(m)
+    return -1
+
+
+cdef inline void _one(const Tables* t, uint8_t d, uint8_t proto, uint8_t fam,
+                      uint64_t shi, uint64_t slo, uint16_t sport,
+                      uint64_t dhi, uint64_t dlo, uint16_t dport,
+                      int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
+    cdef int32_t s, k, r, g, sc, dc, spc, dpc
+    cdef int32_t rule = -1
+    cdef uint8_t allow = 1
+    if d >= t.n_dirs or (fam != 4 and fam != 6):
+        out_rule[0] = -2
+        out_allow[0] = 0
+        return
+    for s in range(t.n_stages[d]):
+        k = t.stages[d * t.max_stages + s]
+        if fam == 4:
+            sc = _v4(t, k, 0, <uint32_t>slo)
+            dc = _v4(t, k, 1, <uint32_t>dlo)
+        else:
+            sc = _v6(t, k, 0, shi, slo)
+            dc = _v6(t, k, 1, dhi, dlo)
+        if t.ported[k * 256 + proto]:
+            spc = t.sport_class[<int64_t>k * 65536 + sport]
+            dpc = t.dport_class[<int64_t>k * 65536 + dport]
+        else:
+            spc = t.all_sport[k]
+            dpc = t.all_dport[k]
+        r = _first(t, k, t.proto_class[k * 256 + proto], sc, spc, dc, dpc)
+        if r < 0:
+            rule = -1
+            allow = 0
+            break
+        g = t.rule_base[k] + r
+        rule = g
+        if t.rule_deny[g]:
+            allow = 0
+            break
+    out_rule[0] = rule
+    out_allow[0] = allow
+
+
+cdef class Matcher:
+    """Holds the compiled arrays (keeping them alive) and the C view of them."""
+    cdef Tables t
+    cdef object _keep
+
+    def __init__(self, dict a):
+        self._keep = a
+        cdef const int32_t[::1] n_stages = a["n_stages"]
+        cdef const int32_t[::1] stages = a["stages"]
+        cdef const int32_t[::1] words = a["words"]
+        cdef const int32_t[::1] rule_base = a["rule_base"]
+        cdef const uint8_t[::1] rule_deny = a["rule_deny"]
+        cdef const int32_t[::1] proto_class = a["proto_class"]
+        cdef const uint8_t[::1] ported = a["ported"]
+        cdef const uint16_t[::1] sport_class = a["sport_class"]
+        cdef const uint16_t[::1] dport_class = a["dport_class"]
+        cdef const int32_t[::1] all_sport = a["all_sport"]
+        cdef const int32_t[::1] all_dport = a["all_dport"]
+        cdef const int64_t[::1] v4_off = a["v4_off"]
+        cdef const uint32_t[::1] v4_starts = a["v4_starts"]
+        cdef const int32_t[::1] v4_class = a["v4_class"]
+        cdef const int64_t[::1] v6_off = a["v6_off"]
+        cdef const uint64_t[::1] v6_hi = a["v6_hi"]
+        cdef const uint64_t[::1] v6_lo = a["v6_lo"]
+        cdef const int32_t[::1] v6_class = a["v6_class"]
+        cdef const int64_t[::1] bits_base = a["bits_base"]
+        cdef const uint64_t[::1] bits = a["bits"]
+        n_cls = words.shape[0]
+        if (proto_class.shape[0] != 256 * n_cls or ported.shape[0] != 256 * n_cls
+                or sport_class.shape[0] != 65536 * n_cls or dport_class.shape[0] != 65536 * n_cls
+                or v4_off.shape[0] != 4 * n_cls or v6_off.shape[0] != 4 * n_cls
+                or bits_base.shape[0] != 5 * n_cls or rule_base.shape[0] != n_cls
+                or all_sport.shape[0] != n_cls or all_dport.shape[0] != n_cls
+                or stages.shape[0] != n_stages.shape[0] * int(a["max_stages"])):
+            raise ValueError("inconsistent compiled tables")
+        self.t.n_dirs = n_stages.shape[0]
+        self.t.max_stages = int(a["max_stages"])
+        self.t.n_stages = &n_stages[0]
+        self.t.stages = &stages[0] if stages.shape[0] else NULL
+        self.t.words = &words[0] if n_cls else NULL
+        self.t.rule_base = &rule_base[0] if n_cls else NULL
+        self.t.rule_deny = &rule_deny[0] if rule_deny.shape[0] else NULL
+        self.t.proto_class = &proto_class[0] if n_cls else NULL
+        self.t.ported = &ported[0] if n_cls else NULL
+        self.t.sport_class = &sport_class[0] if n_cls else NULL
+        self.t.dport_class = &dport_class[0] if n_cls else NULL
+        self.t.all_sport = &all_sport[0] if n_cls else NULL
+        self.t.all_dport = &all_dport[0] if n_cls else NULL
+        self.t.v4_off = &v4_off[0] if n_cls else NULL
+        self.t.v4_starts = &v4_starts[0] if v4_starts.shape[0] else NULL
+        self.t.v4_class = &v4_class[0] if v4_class.shape[0] else NULL
+        self.t.v6_off = &v6_off[0] if n_cls else NULL
+        self.t.v6_hi = &v6_hi[0] if v6_hi.shape[0] else NULL
+        self.t.v6_lo = &v6_lo[0] if v6_lo.shape[0] else NULL
+        self.t.v6_class = &v6_class[0] if v6_class.shape[0] else NULL
+        self.t.bits_base = &bits_base[0] if n_cls else NULL
+        self.t.bits = &bits[0] if bits.shape[0] else NULL
+
+    def classify(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
+                 const uint8_t[::1] family,
+                 const uint64_t[::1] src_hi, const uint64_t[::1] src_lo, const uint16_t[::1] src_port,
+                 const uint64_t[::1] dst_hi, const uint64_t[::1] dst_lo, const uint16_t[::1] dst_port,
+                 int32_t[::1] out_rule, uint8_t[::1] out_allow, int threads=1):
+        """Mixed IPv4/IPv6 flows; ``family`` other than 4/6 (or a bad direction) gives rule -2."""
+        cdef Py_ssize_t i, n = direction.shape[0]
+        cdef int nt = threads if threads > 0 else 1
+        lens = (protocol.shape[0], family.shape[0], src_hi.shape[0], src_lo.shape[0], src_port.shape[0],
+                dst_hi.shape[0], dst_lo.shape[0], dst_port.shape[0], out_rule.shape[0], out_allow.shape[0])
+        if any(x != n for x in lens):
+            raise ValueError("all columns must have the same length")
+        if n == 0:
+            return
+        if nt == 1:
+            with nogil:
+                for i in range(n):
+                    _one(&self.t, direction[i], protocol[i], family[i], src_hi[i], src_lo[i], src_port[i],
+                         dst_hi[i], dst_lo[i], dst_port[i], &out_rule[i], &out_allow[i])
+        else:
+            for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+                _one(&self.t, direction[i], protocol[i], family[i], src_hi[i], src_lo[i], src_port[i],
+                     dst_hi[i], dst_lo[i], dst_port[i], &out_rule[i], &out_allow[i])
+
+    def classify_v4(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
+                    const uint32_t[::1] src, const uint16_t[::1] src_port,
+                    const uint32_t[::1] dst, const uint16_t[::1] dst_port,
+                    int32_t[::1] out_rule, uint8_t[::1] out_allow, int threads=1):
+        """The IPv4 fast path: integer address columns, no family column."""
+        cdef Py_ssize_t i, n = direction.shape[0]
+        cdef int nt = threads if threads > 0 else 1
+        lens = (protocol.shape[0], src.shape[0], src_port.shape[0], dst.shape[0], dst_port.shape[0],
+                out_rule.shape[0], out_allow.shape[0])
+        if any(x != n for x in lens):
+            raise ValueError("all columns must have the same length")
+        if n == 0:
+            return
+        if nt == 1:
+            with nogil:
+                for i in range(n):
+                    _one(&self.t, direction[i], protocol[i], 4, 0, src[i], src_port[i],
+                         0, dst[i], dst_port[i], &out_rule[i], &out_allow[i])
+        else:
+            for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+                _one(&self.t, direction[i], protocol[i], 4, 0, src[i], src_port[i],
+                     0, dst[i], dst_port[i], &out_rule[i], &out_allow[i])

@@ -1,0 +1,331 @@
+"""Policy -> plain arrays for ``_match`` (build is allowed to be slow and clever; classify is not).
+
+Per classifier (one NSG in one direction, or one ClassBench rule list) and per field:
+- elementary intervals: the address line (IPv4 and IPv6 separately) or the port line cut at every
+  rule boundary, so that inside one interval every rule either matches or not;
+- equivalence classes: intervals with the same set of matching rules share a class;
+- per class a bitset of the rules (in evaluation order) whose field matches.
+Service tags with thousands of prefixes only add boundaries: they cost build time, not match time.
+Protocol and ports use direct tables (256 and 65536 entries); protocols without ports use a class
+matching every rule's port criterion (product decision 5).
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import PolicyError
+from .ip import parse_prefixes
+
+__all__ = ["MatchRule", "Classifier", "build_classifier", "assemble", "PORTED_TCP_UDP", "PORTED_ALL"]
+
+V4_SPAN = 1 << 32
+V6_SPAN = 1 << 128
+MASK64 = (1 << 64) - 1
+PORTED_TCP_UDP = np.zeros(256, np.uint8)
+PORTED_TCP_UDP[[6, 17]] = 1
+PORTED_ALL = np.ones(256, np.uint8)
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """One rule as the matcher sees it: ``None`` is "any" for protocols and addresses."""
+
+    protocols: frozenset[int] | None
+    src: tuple[str, ...] | None
+    src_ports: tuple[tuple[int, int], ...]
+    dst: tuple[str, ...] | None
+    dst_ports: tuple[tuple[int, int], ...]
+    deny: bool
+
+
+@dataclass
+class Classifier:
+    n_rules: int
+    words: int
+    proto_class: np.ndarray  # (256,) int32
+    ported: np.ndarray  # (256,) uint8
+    sport_class: np.ndarray  # (65536,) uint16
+    dport_class: np.ndarray
+    all_sport: int
+    all_dport: int
+    v4: list[tuple[np.ndarray, np.ndarray]]  # per side: (starts uint32, class int32)
+    v6: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per side: (hi, lo, class)
+    bits: list[np.ndarray] = field(default_factory=list)  # per field p, s, sp, d, dp: (classes, words)
+
+
+class _Intervals:
+    """Inclusive integer intervals of a prefix tuple, per family (cached: tags repeat across rules)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[Any, Any, Any]] = {}
+
+    def get(self, prefixes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        hit = self._cache.get(id(prefixes))
+        if hit is not None and hit[0] is prefixes:
+            return hit[1], hit[2]  # type: ignore[return-value]
+        col = parse_prefixes(list(prefixes))
+        bad = np.flatnonzero((col.family != 4) & (col.family != 6))
+        if bad.size:
+            raise PolicyError(f"not a CIDR prefix: {prefixes[int(bad[0])]!r}")
+        v4 = col.family == 4
+        plen4 = col.plen[v4].astype(np.uint64)
+        start4 = col.lo[v4] & ~((np.uint64(1) << (np.uint64(32) - plen4)) - np.uint64(1))
+        end4 = start4 + (np.uint64(1) << (np.uint64(32) - plen4)) - np.uint64(1)
+        v6 = []
+        for hi, lo, p in zip(col.hi[~v4].tolist(), col.lo[~v4].tolist(), col.plen[~v4].tolist()):
+            start = ((hi << 64) | lo) & ~((1 << (128 - p)) - 1)
+            v6.append((start, start + (1 << (128 - p)) - 1))
+        v4pair = (start4, end4)
+        self._cache[id(prefixes)] = (prefixes, v4pair, v6)
+        return v4pair, v6  # type: ignore[return-value]
+
+
+def _set_bit(bits: np.ndarray, rows: Any, rule: int) -> None:
+    bits[rows, rule >> 6] |= np.uint64(1) << np.uint64(rule & 63)
+
+
+def _classes(rows: np.ndarray, n_rules: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unique bitset rows and the class of every input row."""
+    if rows.shape[0] == 0:
+        return np.zeros((0, rows.shape[1]), np.uint64), np.zeros(0, np.int32)
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return np.ascontiguousarray(uniq), inverse.reshape(-1).astype(np.int32)
+
+
+def _address_field(rules: Sequence[MatchRule], side: str, words: int, cache: _Intervals) -> tuple[Any, ...]:
+    sides = [getattr(r, side) for r in rules]
+    # IPv4: elementary intervals from every start and end+1
+    cuts4 = [np.zeros(1, np.uint64)]
+    cuts6: set[int] = {0}
+    per_rule: list[Any] = []
+    for s in sides:
+        if s is None:
+            per_rule.append(None)
+            continue
+        (a4, b4), v6 = cache.get(s)
+        per_rule.append(((a4, b4), v6))
+        cuts4 += [a4, b4 + np.uint64(1)]
+        for a, b in v6:
+            cuts6.add(a)
+            cuts6.add(b + 1)
+    starts4 = np.unique(np.concatenate(cuts4))
+    starts4 = starts4[starts4 < V4_SPAN]
+    starts6 = sorted(c for c in cuts6 if c < V6_SPAN)
+    n4, n6 = len(starts4), len(starts6)
+    bits4 = np.zeros((n4, words), np.uint64)
+    bits6 = np.zeros((n6, words), np.uint64)
+    for i, pr in enumerate(per_rule):
+        if pr is None:
+            _set_bit(bits4, slice(None), i)
+            _set_bit(bits6, slice(None), i)
+            continue
+        (a4, b4), v6 = pr
+        if a4.size:
+            delta = np.zeros(n4 + 1, np.int32)
+            np.add.at(delta, np.searchsorted(starts4, a4), 1)
+            np.add.at(delta, np.searchsorted(starts4, b4 + np.uint64(1)), -1)
+            _set_bit(bits4, np.cumsum(delta[:-1]) > 0, i)
+        if v6:
+            delta = np.zeros(n6 + 1, np.int32)
+            for a, b in v6:
+                delta[bisect.bisect_left(starts6, a)] += 1
+                delta[bisect.bisect_left(starts6, b + 1) if b + 1 < V6_SPAN else n6] -= 1
+            _set_bit(bits6, np.cumsum(delta[:-1]) > 0, i)
+    uniq, inverse = _classes(np.vstack([bits4, bits6]), len(rules))
+    cls4, cls6 = inverse[:n4], inverse[n4:]
+    # merge neighbours of one class: fewer steps for the binary search
+    keep4 = np.ones(n4, bool)
+    keep4[1:] = cls4[1:] != cls4[:-1]
+    keep6 = np.ones(n6, bool)
+    keep6[1:] = cls6[1:] != cls6[:-1]
+    s6 = [s for s, k in zip(starts6, keep6.tolist()) if k]
+    v4 = (starts4[keep4].astype(np.uint32), np.ascontiguousarray(cls4[keep4]))
+    v6t = (
+        np.array([s >> 64 for s in s6], np.uint64),
+        np.array([s & MASK64 for s in s6], np.uint64),
+        np.ascontiguousarray(cls6[keep6]),
+    )
+    return uniq, v4, v6t
+
+
+def _port_field(rules: Sequence[MatchRule], side: str, words: int) -> tuple[np.ndarray, np.ndarray, int]:
+    cuts = {0}
+    for r in rules:
+        for lo, hi in getattr(r, side):
+            cuts.add(lo)
+            if hi < 65535:
+                cuts.add(hi + 1)
+    starts = np.array(sorted(cuts), np.int64)
+    bits = np.zeros((len(starts), words), np.uint64)
+    for i, r in enumerate(rules):
+        for lo, hi in getattr(r, side):
+            a = int(np.searchsorted(starts, lo))
+            b = int(np.searchsorted(starts, hi + 1)) if hi < 65535 else len(starts)
+            _set_bit(bits, slice(a, b), i)
+    uniq, inverse = _classes(bits, len(rules))
+    table = np.repeat(inverse, np.diff(np.append(starts, 65536))).astype(np.uint16)
+    full = np.zeros((1, words), np.uint64)
+    for i in range(len(rules)):
+        _set_bit(full, 0, i)
+    uniq = np.vstack([uniq, full])
+    if uniq.shape[0] > 65535:
+        raise PolicyError("too many distinct port classes for the compiled matcher")
+    return uniq, table, uniq.shape[0] - 1
+
+
+def build_classifier(rules: Sequence[MatchRule], ported: np.ndarray, cache: _Intervals | None = None) -> Classifier:
+    """Compile one ordered rule list (first match wins)."""
+    cache = cache or _Intervals()
+    n = len(rules)
+    words = max(1, (n + 63) // 64)
+    pbits = np.zeros((256, words), np.uint64)
+    for i, r in enumerate(rules):
+        if r.protocols is None:
+            _set_bit(pbits, slice(None), i)
+        else:
+            _set_bit(pbits, sorted(r.protocols), i)
+    puniq, pcls = _classes(pbits, n)
+    suniq, v4s, v6s = _address_field(rules, "src", words, cache)
+    duniq, v4d, v6d = _address_field(rules, "dst", words, cache)
+    spuniq, spcls, all_sp = _port_field(rules, "src_ports", words)
+    dpuniq, dpcls, all_dp = _port_field(rules, "dst_ports", words)
+    return Classifier(
+        n_rules=n,
+        words=words,
+        proto_class=pcls.astype(np.int32),
+        ported=np.ascontiguousarray(ported, dtype=np.uint8),
+        sport_class=spcls,
+        dport_class=dpcls,
+        all_sport=all_sp,
+        all_dport=all_dp,
+        v4=[v4s, v4d],
+        v6=[v6s, v6d],
+        bits=[puniq, suniq, spuniq, duniq, dpuniq],
+    )
+
+
+def assemble(
+    classifiers: Sequence[Classifier], stages: Sequence[Sequence[int]], rule_deny: np.ndarray
+) -> dict[str, Any]:
+    """Concatenate classifiers into the flat arrays ``_match.Matcher`` takes."""
+    n_cls = len(classifiers)
+    max_stages = max([len(s) for s in stages] + [1])
+    st = np.full(len(stages) * max_stages, -1, np.int32)
+    for d, s in enumerate(stages):
+        st[d * max_stages : d * max_stages + len(s)] = s
+    rule_base = np.zeros(n_cls, np.int32)
+    acc = 0
+    for k, c in enumerate(classifiers):
+        rule_base[k] = acc
+        acc += c.n_rules
+    v4_off = np.zeros(4 * n_cls, np.int64)
+    v6_off = np.zeros(4 * n_cls, np.int64)
+    v4s, v4c, v6h, v6l, v6c = [], [], [], [], []
+    pos4 = pos6 = 0
+    for k, c in enumerate(classifiers):
+        for side in (0, 1):
+            s, cl = c.v4[side]
+            v4_off[2 * (2 * k + side)] = pos4
+            pos4 += len(s)
+            v4_off[2 * (2 * k + side) + 1] = pos4
+            v4s.append(s)
+            v4c.append(cl)
+            h, lo, cl6 = c.v6[side]
+            v6_off[2 * (2 * k + side)] = pos6
+            pos6 += len(h)
+            v6_off[2 * (2 * k + side) + 1] = pos6
+            v6h.append(h)
+            v6l.append(lo)
+            v6c.append(cl6)
+    bits_base = np.zeros(5 * n_cls, np.int64)
+    chunks = []
+    pos = 0
+    for k, c in enumerate(classifiers):
+        for f, b in enumerate(c.bits):
+            bits_base[5 * k + f] = pos
+            chunks.append(b.reshape(-1))
+            pos += b.size
+
+    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.ascontiguousarray(np.concatenate(parts).astype(dtype, copy=False)) if parts else np.zeros(0, dtype)
+
+    return {
+        "n_stages": np.array([len(s) for s in stages], np.int32),
+        "stages": st,
+        "max_stages": max_stages,
+        "words": np.array([c.words for c in classifiers], np.int32),
+        "rule_base": rule_base,
+        "rule_deny": np.ascontiguousarray(rule_deny, dtype=np.uint8),
+        "proto_class": cat([c.proto_class for c in classifiers], np.int32),
+        "ported": cat([c.ported for c in classifiers], np.uint8),
+        "sport_class": cat([c.sport_class for c in classifiers], np.uint16),
+        "dport_class": cat([c.dport_class for c in classifiers], np.uint16),
+        "all_sport": np.array([c.all_sport for c in classifiers], np.int32),
+        "all_dport": np.array([c.all_dport for c in classifiers], np.int32),
+        "v4_off": v4_off,
+        "v4_starts": cat(v4s, np.uint32),
+        "v4_class": cat(v4c, np.int32),
+        "v6_off": v6_off,
+        "v6_hi": cat(v6h, np.uint64),
+        "v6_lo": cat(v6l, np.uint64),
+        "v6_class": cat(v6c, np.int32),
+        "bits_base": bits_base,
+        "bits": cat(chunks, np.uint64),
+    }
+
+
+class CompiledPolicy:
+    """The compiled form of a policy: the matcher's arrays plus the labels of every rule.
+
+    Rules are numbered globally (``rule_index``); labels say, per rule, its ARM name, the NSG it
+    belongs to, its flow-log name, priority and access. Pickles compactly (port tables are
+    run-length encoded on the wire) so it can be shipped to workers.
+    """
+
+    def __init__(self, arrays: dict[str, Any], labels: dict[str, list[Any]]) -> None:
+        self.arrays = arrays
+        self.labels = labels
+        self._matcher: Any = None
+
+    @property
+    def n_rules(self) -> int:
+        return len(self.labels["rule"])
+
+    def matcher(self) -> Any:
+        if self._matcher is None:
+            from ._match import Matcher
+
+            self._matcher = Matcher(self.arrays)
+        return self._matcher
+
+    # -- pickling ----------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        arrays = dict(self.arrays)
+        for key in ("sport_class", "dport_class"):
+            arrays[key] = _rle(arrays[key])
+        return {"arrays": arrays, "labels": self.labels, "v": 1}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        arrays = dict(state["arrays"])
+        for key in ("sport_class", "dport_class"):
+            arrays[key] = _unrle(arrays[key])
+        self.arrays = arrays
+        self.labels = state["labels"]
+        self._matcher = None
+
+
+def _rle(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    change = np.ones(a.shape[0], bool)
+    change[1:] = a[1:] != a[:-1]
+    starts = np.flatnonzero(change)
+    return starts.astype(np.int64), a[starts], a.shape[0]
+
+
+def _unrle(t: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+    starts, values, n = t
+    lengths = np.diff(np.append(starts, n))
+    return np.ascontiguousarray(np.repeat(values, lengths))
