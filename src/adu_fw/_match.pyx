@@ -32,6 +32,12 @@ cdef struct Tables:
     const int32_t* all_sport     # per classifier: the class matching every rule's port criterion
     const int32_t* all_dport
     const int64_t* v4_off        # per (classifier, side) -> range in v4 tables; side 0 src, 1 dst
+    const int32_t* v4_shift      # per (classifier, side): bucket = key >> shift
+    const int64_t* v4_boff       # per (classifier, side): offset of its bucket index in v4_bucket
+    const int32_t* v4_bucket     # per bucket b: first interval (absolute) whose start >= b << shift
+    const int32_t* v4_uniform    # per bucket b: its class when no interval starts inside it, else
+                                 # -1 (search) or -2-j: sub-table j of v4_sub, indexed by the next 8 bits
+    const int32_t* v4_sub        # 256 entries per sub-table: a class, or -1 (search)
     const uint32_t* v4_starts
     const int32_t* v4_class
     const int64_t* v6_off
@@ -43,9 +49,20 @@ cdef struct Tables:
 
 
 cdef inline int32_t _v4(const Tables* t, int32_t k, int side, uint32_t key) noexcept nogil:
-    cdef int64_t a = t.v4_off[2 * (2 * k + side)]
-    cdef int64_t b = t.v4_off[2 * (2 * k + side) + 1]
-    cdef int64_t lo = a, hi = b, mid
+    # a bucket index on the top bits narrows the binary search to the few intervals starting there
+    cdef int32_t ks = 2 * k + side
+    cdef uint32_t b = key >> t.v4_shift[ks]
+    cdef int32_t c = t.v4_uniform[t.v4_boff[ks] + b]
+    if c >= 0:
+        return c  # most buckets hold no boundary: one load decides
+    if c <= -2:
+        c = t.v4_sub[(<int64_t>(-2 - c) << 8) + ((key >> (t.v4_shift[ks] - 8)) & 255)]
+        if c >= 0:
+            return c
+    cdef const int32_t* bucket = t.v4_bucket + t.v4_boff[ks]
+    cdef int64_t lo = bucket[b], hi = bucket[b + 1], mid
+    if lo > t.v4_off[2 * ks]:
+        lo -= 1  # the interval covering the bucket's first address starts in an earlier bucket
     while hi - lo > 1:
         mid = (lo + hi) >> 1
         if t.v4_starts[mid] <= key:
@@ -85,17 +102,15 @@ cdef inline int32_t _first(const Tables* t, int32_t k, int32_t pc, int32_t sc, i
     return -1
 
 
-cdef inline void _one(const Tables* t, uint8_t d, uint8_t proto, uint8_t fam,
-                      uint64_t shi, uint64_t slo, uint16_t sport,
-                      uint64_t dhi, uint64_t dlo, uint16_t dport,
-                      int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
+cdef inline int64_t _one(const Tables* t, uint8_t d, uint8_t proto, uint8_t fam,
+                         uint64_t shi, uint64_t slo, uint16_t sport,
+                         uint64_t dhi, uint64_t dlo, uint16_t dport) noexcept nogil:
+    """(rule << 1) | allow; rule -2 for a row that cannot be evaluated, -1 for no match."""
     cdef int32_t s, k, r, g, sc, dc, spc, dpc
     cdef int32_t rule = -1
-    cdef uint8_t allow = 1
+    cdef int64_t allow = 1
     if d >= t.n_dirs or (fam != 4 and fam != 6):
-        out_rule[0] = -2
-        out_allow[0] = 0
-        return
+        return (<int64_t>-2) << 1
     for s in range(t.n_stages[d]):
         k = t.stages[d * t.max_stages + s]
         if fam == 4:
@@ -120,8 +135,7 @@ cdef inline void _one(const Tables* t, uint8_t d, uint8_t proto, uint8_t fam,
         if t.rule_deny[g]:
             allow = 0
             break
-    out_rule[0] = rule
-    out_allow[0] = allow
+    return ((<int64_t>rule) << 1) | allow
 
 
 cdef class Matcher:
@@ -143,6 +157,11 @@ cdef class Matcher:
         cdef const int32_t[::1] all_sport = a["all_sport"]
         cdef const int32_t[::1] all_dport = a["all_dport"]
         cdef const int64_t[::1] v4_off = a["v4_off"]
+        cdef const int32_t[::1] v4_shift = a["v4_shift"]
+        cdef const int64_t[::1] v4_boff = a["v4_boff"]
+        cdef const int32_t[::1] v4_bucket = a["v4_bucket"]
+        cdef const int32_t[::1] v4_uniform = a["v4_uniform"]
+        cdef const int32_t[::1] v4_sub = a["v4_sub"]
         cdef const uint32_t[::1] v4_starts = a["v4_starts"]
         cdef const int32_t[::1] v4_class = a["v4_class"]
         cdef const int64_t[::1] v6_off = a["v6_off"]
@@ -155,6 +174,7 @@ cdef class Matcher:
         if (proto_class.shape[0] != 256 * n_cls or ported.shape[0] != 256 * n_cls
                 or sport_class.shape[0] != 65536 * n_cls or dport_class.shape[0] != 65536 * n_cls
                 or v4_off.shape[0] != 4 * n_cls or v6_off.shape[0] != 4 * n_cls
+                or v4_shift.shape[0] != 2 * n_cls or v4_boff.shape[0] != 2 * n_cls
                 or bits_base.shape[0] != 5 * n_cls or rule_base.shape[0] != n_cls
                 or all_sport.shape[0] != n_cls or all_dport.shape[0] != n_cls
                 or stages.shape[0] != n_stages.shape[0] * int(a["max_stages"])):
@@ -173,6 +193,13 @@ cdef class Matcher:
         self.t.all_sport = &all_sport[0] if n_cls else NULL
         self.t.all_dport = &all_dport[0] if n_cls else NULL
         self.t.v4_off = &v4_off[0] if n_cls else NULL
+        self.t.v4_shift = &v4_shift[0] if n_cls else NULL
+        self.t.v4_boff = &v4_boff[0] if n_cls else NULL
+        self.t.v4_bucket = &v4_bucket[0] if v4_bucket.shape[0] else NULL
+        if v4_uniform.shape[0] != v4_bucket.shape[0]:
+            raise ValueError("inconsistent compiled tables")
+        self.t.v4_uniform = &v4_uniform[0] if v4_uniform.shape[0] else NULL
+        self.t.v4_sub = &v4_sub[0] if v4_sub.shape[0] else NULL
         self.t.v4_starts = &v4_starts[0] if v4_starts.shape[0] else NULL
         self.t.v4_class = &v4_class[0] if v4_class.shape[0] else NULL
         self.t.v6_off = &v6_off[0] if n_cls else NULL
@@ -196,15 +223,21 @@ cdef class Matcher:
             raise ValueError("all columns must have the same length")
         if n == 0:
             return
+        cdef Tables t = self.t
+        cdef int64_t v
         if nt == 1:
             with nogil:
                 for i in range(n):
-                    _one(&self.t, direction[i], protocol[i], family[i], src_hi[i], src_lo[i], src_port[i],
-                         dst_hi[i], dst_lo[i], dst_port[i], &out_rule[i], &out_allow[i])
+                    v = _one(&t, direction[i], protocol[i], family[i], src_hi[i], src_lo[i], src_port[i],
+                             dst_hi[i], dst_lo[i], dst_port[i])
+                    out_rule[i] = <int32_t>(v >> 1)
+                    out_allow[i] = <uint8_t>(v & 1)
         else:
             for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-                _one(&self.t, direction[i], protocol[i], family[i], src_hi[i], src_lo[i], src_port[i],
-                     dst_hi[i], dst_lo[i], dst_port[i], &out_rule[i], &out_allow[i])
+                v = _one(&t, direction[i], protocol[i], family[i], src_hi[i], src_lo[i], src_port[i],
+                         dst_hi[i], dst_lo[i], dst_port[i])
+                out_rule[i] = <int32_t>(v >> 1)
+                out_allow[i] = <uint8_t>(v & 1)
 
     def classify_v4(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
                     const uint32_t[::1] src, const uint16_t[::1] src_port,
@@ -219,12 +252,16 @@ cdef class Matcher:
             raise ValueError("all columns must have the same length")
         if n == 0:
             return
+        cdef Tables t = self.t
+        cdef int64_t v
         if nt == 1:
             with nogil:
                 for i in range(n):
-                    _one(&self.t, direction[i], protocol[i], 4, 0, src[i], src_port[i],
-                         0, dst[i], dst_port[i], &out_rule[i], &out_allow[i])
+                    v = _one(&t, direction[i], protocol[i], 4, 0, src[i], src_port[i], 0, dst[i], dst_port[i])
+                    out_rule[i] = <int32_t>(v >> 1)
+                    out_allow[i] = <uint8_t>(v & 1)
         else:
             for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-                _one(&self.t, direction[i], protocol[i], 4, 0, src[i], src_port[i],
-                     0, dst[i], dst_port[i], &out_rule[i], &out_allow[i])
+                v = _one(&t, direction[i], protocol[i], 4, 0, src[i], src_port[i], 0, dst[i], dst_port[i])
+                out_rule[i] = <int32_t>(v >> 1)
+                out_allow[i] = <uint8_t>(v & 1)

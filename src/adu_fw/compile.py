@@ -208,6 +208,29 @@ def build_classifier(rules: Sequence[MatchRule], ported: np.ndarray, cache: _Int
     )
 
 
+def _v4_index(starts: np.ndarray, classes: np.ndarray, n_subs: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Two-level index over an IPv4 interval table (top 16 bits, then 8 more where needed).
+
+    Returns the per-bucket entries (class, -1 search, or -2-j for sub-table j), the first interval
+    starting at or after each bucket (for the search), and the new sub-tables.
+    """
+    s64 = starts.astype(np.uint64)
+    edges = np.arange(65537, dtype=np.uint64) << np.uint64(16)
+    first = np.searchsorted(s64, edges, side="left")
+    first[-1] = len(starts)
+    holder = np.searchsorted(s64, edges[:-1], side="right") - 1  # interval holding each bucket's first address
+    inside = np.searchsorted(s64, edges[1:], side="left") - np.searchsorted(s64, edges[:-1], side="right")
+    entry = np.where(inside == 0, classes[holder], -1).astype(np.int32)
+    subs = []
+    for b in np.flatnonzero(inside > 0).tolist():
+        sub_edges = (np.uint64(b) << np.uint64(16)) + (np.arange(257, dtype=np.uint64) << np.uint64(8))
+        h = np.searchsorted(s64, sub_edges[:-1], side="right") - 1
+        ins = np.searchsorted(s64, sub_edges[1:], side="left") - np.searchsorted(s64, sub_edges[:-1], side="right")
+        subs.append(np.where(ins == 0, classes[h], -1).astype(np.int32))
+        entry[b] = -2 - (n_subs + len(subs) - 1)
+    return np.append(entry, -1).astype(np.int32), first, subs
+
+
 def assemble(
     classifiers: Sequence[Classifier], stages: Sequence[Sequence[int]], rule_deny: np.ndarray
 ) -> dict[str, Any]:
@@ -223,12 +246,29 @@ def assemble(
         rule_base[k] = acc
         acc += c.n_rules
     v4_off = np.zeros(4 * n_cls, np.int64)
+    v4_shift = np.zeros(2 * n_cls, np.int32)
+    v4_boff = np.zeros(2 * n_cls, np.int64)
+    buckets: list[np.ndarray] = []
+    uniform: list[np.ndarray] = []
+    subs: list[np.ndarray] = []
+    bpos = 0
     v6_off = np.zeros(4 * n_cls, np.int64)
     v4s, v4c, v6h, v6l, v6c = [], [], [], [], []
     pos4 = pos6 = 0
     for k, c in enumerate(classifiers):
         for side in (0, 1):
             s, cl = c.v4[side]
+            # bucket index on the top 16 bits; a bucket no interval starts inside of has one class,
+            # stored directly; a bucket with boundaries gets a 256-entry sub-table on the next 8 bits
+            shift = 16
+            uni, first, sub_rows = _v4_index(s, cl, len(subs))
+            subs += sub_rows
+            uniform.append(uni)
+            bucket = (first + pos4).astype(np.int32)
+            v4_shift[2 * k + side] = shift
+            v4_boff[2 * k + side] = bpos
+            buckets.append(bucket)
+            bpos += len(bucket)
             v4_off[2 * (2 * k + side)] = pos4
             pos4 += len(s)
             v4_off[2 * (2 * k + side) + 1] = pos4
@@ -267,6 +307,11 @@ def assemble(
         "all_sport": np.array([c.all_sport for c in classifiers], np.int32),
         "all_dport": np.array([c.all_dport for c in classifiers], np.int32),
         "v4_off": v4_off,
+        "v4_shift": v4_shift,
+        "v4_boff": v4_boff,
+        "v4_bucket": cat(buckets, np.int32),
+        "v4_uniform": cat(uniform, np.int32),
+        "v4_sub": cat(subs, np.int32) if subs else np.full(256, -1, np.int32),
         "v4_starts": cat(v4s, np.uint32),
         "v4_class": cat(v4c, np.int32),
         "v6_off": v6_off,

@@ -40,16 +40,15 @@ def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = Non
     rule = np.empty(fa.n, np.int32)
     allow = np.empty(fa.n, np.uint8)
     m = compiled.matcher()
-    all_valid = fa.valid_except_family.all()
-    if fa.v4_ints and all_valid:
-        m.classify_v4(
-            fa.direction, fa.protocol, fa.src.lo.astype(np.uint32), fa.src_port, fa.dst.lo.astype(np.uint32),
-            fa.dst_port, rule, allow, nt,
-        )
+    valid = fa.valid_except_family()
+    all_valid = bool(valid.all())
+    if fa.v4_ints:
+        direction = fa.direction if all_valid else np.where(valid, fa.direction, 255).astype(np.uint8)
+        m.classify_v4(direction, fa.protocol, fa.src_v4, fa.src_port, fa.dst_v4, fa.dst_port, rule, allow, nt)
     else:
+        src, dst = fa.addresses()
         m.classify(
-            fa.direction if all_valid else np.where(fa.valid_except_family, fa.direction, 255).astype(np.uint8),
-            fa.protocol, fa.family, fa.src.hi, fa.src.lo, fa.src_port, fa.dst.hi, fa.dst.lo, fa.dst_port,
+            fa.direction, fa.protocol, fa.family(), src.hi, src.lo, fa.src_port, dst.hi, dst.lo, fa.dst_port,
             rule, allow, nt,
         )
     return rule, allow

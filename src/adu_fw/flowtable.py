@@ -33,21 +33,32 @@ class FlowArrays:
     direction: np.ndarray  # uint8, 255 = invalid
     protocol: np.ndarray  # uint8
     protocol_ok: np.ndarray  # bool
-    src: AddressColumn
-    dst: AddressColumn
+    src: AddressColumn | None  # None on the IPv4-integer fast path (see src_v4)
+    dst: AddressColumn | None
     src_port: np.ndarray  # uint16
     dst_port: np.ndarray
     sport_ok: np.ndarray
     dport_ok: np.ndarray
-    v4_ints: bool  # both address columns were IPv4 integers: the zero-copy fast path applies
+    src_v4: np.ndarray | None = None  # uint32 columns as given: the zero-copy fast path
+    dst_v4: np.ndarray | None = None
 
     @property
+    def v4_ints(self) -> bool:
+        return self.src_v4 is not None and self.dst_v4 is not None
+
+    def addresses(self) -> tuple[AddressColumn, AddressColumn]:
+        """Both address columns in the general (family, hi, lo) form."""
+        src = self.src if self.src is not None else _v4_column(self.src_v4)
+        dst = self.dst if self.dst is not None else _v4_column(self.dst_v4)
+        return src, dst
+
     def family(self) -> np.ndarray:
-        fam = self.src.family.copy()
-        fam[(self.src.family != self.dst.family) | ~self.valid_except_family] = 0
+        """4 or 6 where the row can be evaluated, 0 where it cannot."""
+        src, dst = self.addresses()
+        fam = src.family.copy()
+        fam[(src.family != dst.family) | ~self.valid_except_family()] = 0
         return fam
 
-    @property
     def valid_except_family(self) -> np.ndarray:
         return (self.direction != 255) & self.protocol_ok & self.sport_ok & self.dport_ok
 
@@ -56,12 +67,16 @@ class FlowArrays:
         checks = [
             (self.direction == 255, "direction: expected Inbound/Outbound or I/O"),
             (~self.protocol_ok, "protocol: expected a name (tcp, udp, icmp, esp, ah) or a number 0-255"),
-            (self.src.family == 0, "src_ip: not an IPv4 or IPv6 address"),
-            (self.dst.family == 0, "dst_ip: not an IPv4 or IPv6 address"),
             (~self.sport_ok, "src_port: expected an integer 0-65535"),
             (~self.dport_ok, "dst_port: expected an integer 0-65535"),
-            (self.src.family != self.dst.family, "src_ip/dst_ip: one IPv4 and one IPv6 address"),
         ]
+        if not self.v4_ints:
+            src, dst = self.addresses()
+            checks[2:2] = [
+                (src.family == 0, "src_ip: not an IPv4 or IPv6 address"),
+                (dst.family == 0, "dst_ip: not an IPv4 or IPv6 address"),
+            ]
+            checks.append((src.family != dst.family, "src_ip/dst_ip: one IPv4 and one IPv6 address"))
         bad_any = np.zeros(self.n, bool)
         for mask, _ in checks:
             bad_any |= mask
@@ -142,6 +157,11 @@ def _ports(col: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, vals, 0).astype(np.uint16), ok
 
 
+def _v4_column(values: np.ndarray) -> AddressColumn:
+    n = values.shape[0]
+    return AddressColumn(np.full(n, 4, np.uint8), np.zeros(n, np.uint64), values.astype(np.uint64))
+
+
 def _address_input(col: Any) -> Any:
     if isinstance(col, np.ndarray) and col.dtype.kind == "U":
         return col.tolist()
@@ -170,11 +190,15 @@ def flow_arrays(flows: Any) -> FlowArrays:
         protocol, protocol_ok = np.where(codes >= 0, codes, 0).astype(np.uint8), codes >= 0
     sport, sport_ok = _ports(cols["src_port"], "src_port")
     dport, dport_ok = _ports(cols["dst_port"], "dst_port")
-    v4_ints = all(
-        isinstance(cols[c], np.ndarray) and cols[c].dtype == np.uint32 for c in ("src_ip", "dst_ip")
-    )
-    src = parse_addresses(_address_input(cols["src_ip"]))
-    dst = parse_addresses(_address_input(cols["dst_ip"]))
+    v4_ints = all(isinstance(cols[c], np.ndarray) and cols[c].dtype == np.uint32 for c in ("src_ip", "dst_ip"))
+    if v4_ints:
+        src = dst = None
+        src_v4 = np.ascontiguousarray(cols["src_ip"])
+        dst_v4 = np.ascontiguousarray(cols["dst_ip"])
+    else:
+        src = parse_addresses(_address_input(cols["src_ip"]))
+        dst = parse_addresses(_address_input(cols["dst_ip"]))
+        src_v4 = dst_v4 = None
     return FlowArrays(
         n=n,
         direction=direction,
@@ -186,5 +210,6 @@ def flow_arrays(flows: Any) -> FlowArrays:
         dst_port=dport,
         sport_ok=sport_ok,
         dport_ok=dport_ok,
-        v4_ints=v4_ints,
+        src_v4=src_v4,
+        dst_v4=dst_v4,
     )

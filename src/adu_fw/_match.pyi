@@ -1,0 +1,35 @@
+"""The compiled classify loop (see adu_fw.compile for the arrays it takes)."""
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+class Matcher:
+    def __init__(self, arrays: dict[str, Any]) -> None: ...
+    def classify(
+        self,
+        direction: npt.NDArray[np.uint8],
+        protocol: npt.NDArray[np.uint8],
+        family: npt.NDArray[np.uint8],
+        src_hi: npt.NDArray[np.uint64],
+        src_lo: npt.NDArray[np.uint64],
+        src_port: npt.NDArray[np.uint16],
+        dst_hi: npt.NDArray[np.uint64],
+        dst_lo: npt.NDArray[np.uint64],
+        dst_port: npt.NDArray[np.uint16],
+        out_rule: npt.NDArray[np.int32],
+        out_allow: npt.NDArray[np.uint8],
+        threads: int = 1,
+    ) -> None: ...
+    def classify_v4(
+        self,
+        direction: npt.NDArray[np.uint8],
+        protocol: npt.NDArray[np.uint8],
+        src: npt.NDArray[np.uint32],
+        src_port: npt.NDArray[np.uint16],
+        dst: npt.NDArray[np.uint32],
+        dst_port: npt.NDArray[np.uint16],
+        out_rule: npt.NDArray[np.int32],
+        out_allow: npt.NDArray[np.uint8],
+        threads: int = 1,
+    ) -> None: ...
