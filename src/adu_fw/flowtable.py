@@ -108,7 +108,11 @@ def _arrow(col: Any) -> pa.Array:
         return col
     if isinstance(col, np.ndarray) and col.dtype.kind in "iub":
         return pa.array(col)
-    return pa.array(col if not isinstance(col, np.ndarray) else col.tolist() if col.dtype.kind == "U" else col)
+    values = col.tolist() if isinstance(col, np.ndarray) and col.dtype.kind in "UO" else col
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed names and numbers: compare as text
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
 def _codes(col: Any, table: Mapping[str, int], numeric_max: int, what: str) -> np.ndarray:

@@ -280,6 +280,13 @@ class Policy:
         return evaluate(self, Flow.make(direction, protocol, src, src_port, dst, dst_port))
 
 
+    @staticmethod
+    def from_classbench(path: str | Path) -> Any:
+        """A ClassBench rule file as a first-match rule list (see ``adu_fw.classbench.RuleList``)."""
+        from .classbench import RuleList
+
+        return RuleList.load(path)
+
     # -- bulk ----------------------------------------------------------------------------------
     def compile(self) -> CompiledPolicy:
         """Arrays for the compiled matcher (built once; every NSG of both directions)."""

@@ -25,3 +25,31 @@ def dump_json(doc: Any, *, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     json.dump(doc, out, indent=2, default=str)
     out.write("\n")
+
+
+class Progress:
+    """A one-line progress bar on stderr when it is a terminal; silent otherwise (logs, pipes, CI)."""
+
+    def __init__(self, total: int | None, label: str, *, out: TextIO | None = None) -> None:
+        self.total = total
+        self.label = label
+        self.out = out or sys.stderr
+        self.done = 0
+        self.enabled = hasattr(self.out, "isatty") and self.out.isatty()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        if self.total:
+            frac = min(1.0, self.done / self.total)
+            bar = "#" * int(frac * 30)
+            self.out.write(f"\r{self.label} [{bar:<30}] {frac:6.1%} {self.done:,}")
+        else:
+            self.out.write(f"\r{self.label} {self.done:,}")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.out.write("\n")
+            self.out.flush()
