@@ -1,9 +1,13 @@
-"""Service-tag lookup throughput: adu-fw against pytricia, py-radix and netaddr, in one run.
+"""adu-fw against its peers, in one run, printed as tables with ratios (`make bench`).
 
-Workload: the newest embedded service-tag file (all tags); 1M IPv4 addresses, half inside
-tag prefixes and half uniformly random. Each peer answers the same question, "which tags hold
-this address", from a structure built over every prefix; the answers are checked to agree.
-Run: .venv/bin/python bench/compare.py [--n 1000000]
+tags: service-tag lookups of 1M IPv4 addresses (half inside tag prefixes) on the newest embedded
+      file: adu-fw vs pytricia, py-radix and netaddr; all answers are checked to agree.
+w1:   a 200-rule NSG with real tags, 10M IPv4 flows as integer columns: the compiled matcher with
+      1 and 2 threads vs a numpy copy of the input (the memory-bound floor), the reference
+      evaluator and a per-flow pytricia evaluator (both sampled); IPv6 and string-address inputs.
+w2:   ClassBench rule sets and traces (1K and 10K rules): compile time and classify rate, checked
+      against a linear first-match scan.
+Run: .venv/bin/python bench/compare.py [--only tags|w1|w2] [--n N] [--flows N]
 """
 from __future__ import annotations
 
@@ -37,11 +41,7 @@ def timed(fn):
     return res, time.perf_counter() - t
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--netaddr-n", type=int, default=300, help="netaddr scans linearly: time a sample")
-    args = ap.parse_args()
+def bench_tags(args: argparse.Namespace) -> None:
 
     tags, t_load = timed(lambda: ServiceTags.load(default_path()))
     _, t_index = timed(tags.build_index)
@@ -134,6 +134,188 @@ def main() -> None:
     for name, tb, n, t in rows:
         rate = n / t
         print(f"{name:<{w}}  {tb:8.3f}  {rate:13,.0f}  {rate / base:16.3f}x")
+
+
+def _rate_table(title: str, rows: list[tuple[str, float, float]], base_name: str) -> None:
+    """rows: (name, items, seconds); ratios against ``base_name``."""
+    base = next(n / t for name, n, t in rows if name == base_name)
+    print(f"\n{title}")
+    w = max(len(r[0]) for r in rows)
+    print(f"{'':<{w}}  {'flows/s':>14}  {'vs ' + base_name:>22}")
+    for name, n, t in rows:
+        print(f"{name:<{w}}  {n / t:14,.0f}  {(n / t) / base:21.3f}x")
+
+
+def _best(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def bench_w1(args: argparse.Namespace) -> None:
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from workloads import w1_flows, w1_policy
+
+    from adu_fw.evaluate import classify
+    from adu_fw.flowtable import flow_arrays
+    from adu_fw.verdict import Flow
+    from adu_fw import reference
+
+    t = time.perf_counter()
+    policy = w1_policy()
+    t_policy = time.perf_counter() - t
+    t = time.perf_counter()
+    compiled = policy.compile()
+    t_compile = time.perf_counter() - t
+    n = args.flows
+    flows = w1_flows(n)
+    fa = flow_arrays(flows)
+    rows = []
+    t_copy = _best(lambda: {k: v.copy() for k, v in flows.items()})
+    rows.append(("numpy copy of the input columns", n, t_copy))
+    rule1, _ = classify(compiled, fa, 1)
+    rows.append(("adu-fw compiled, 1 thread", n, _best(lambda: classify(compiled, fa, 1))))
+    rows.append(("adu-fw compiled, 2 threads", n, _best(lambda: classify(compiled, fa, 2))))
+    rows.append(("adu-fw Policy.evaluate (Arrow out), 2 thr", n, _best(lambda: policy.evaluate(flows, threads=2), 2)))
+
+    # the same flows as strings, and as IPv6 (mapped into 2603:1030::/32-ish space by a fixed offset)
+    m = min(n, 2_000_000)
+    s_src = pa.array([str(ipaddress.IPv4Address(int(x))) for x in flows["src_ip"][:m]])
+    s_dst = pa.array([str(ipaddress.IPv4Address(int(x))) for x in flows["dst_ip"][:m]])
+    sflows = dict(flows, src_ip=s_src, dst_ip=s_dst)
+    sflows = {k: (v[:m] if isinstance(v, np.ndarray) else v) for k, v in sflows.items()}
+    rows.append(("adu-fw strings in (parse + match), 1 thr", m, _best(lambda: classify(compiled, flow_arrays(sflows), 1), 1)))
+    v6 = {k: (v[:m] if isinstance(v, np.ndarray) else v) for k, v in flows.items()}
+    base6 = int(ipaddress.IPv6Address("2603:1030::"))
+    from adu_fw.ip import AddressColumn
+
+    fa6 = flow_arrays(v6)
+    src6 = AddressColumn(np.full(m, 6, np.uint8), np.full(m, base6 >> 64, np.uint64), v6["src_ip"].astype(np.uint64))
+    dst6 = AddressColumn(np.full(m, 6, np.uint8), np.full(m, base6 >> 64, np.uint64), v6["dst_ip"].astype(np.uint64))
+    fa6.src, fa6.dst, fa6.src_v4, fa6.dst_v4 = src6, dst6, None, None
+    rows.append(("adu-fw IPv6 (integer halves), 1 thread", m, _best(lambda: classify(compiled, fa6, 1), 1)))
+
+    # sampled peers: the reference evaluator and a per-flow pytricia evaluator
+    k = args.sample
+    sample = [
+        Flow.make(int(flows["direction"][i]) and "Outbound" or "Inbound", int(flows["protocol"][i]),
+                  str(ipaddress.IPv4Address(int(flows["src_ip"][i]))), int(flows["src_port"][i]),
+                  str(ipaddress.IPv4Address(int(flows["dst_ip"][i]))), int(flows["dst_port"][i]))
+        for i in range(k)
+    ]
+    t = time.perf_counter()
+    ref = [reference.evaluate(policy, f) for f in sample]
+    rows.append((f"reference evaluator ({k:,} sampled)", k, time.perf_counter() - t))
+    names = compiled.labels["rule"]
+    assert all(names[r] == v.rule for r, v in zip(rule1[:k].tolist(), ref)), "compiled and reference disagree"
+    try:
+        import pytricia
+
+        ev = _PytriciaEvaluator(policy, pytricia)
+        t = time.perf_counter()
+        got = [ev.rule(f) for f in sample]
+        rows.append((f"pytricia per-flow evaluator ({k:,} sampled)", k, time.perf_counter() - t))
+        assert got == [v.rule for v in ref], "pytricia evaluator disagrees"
+    except ImportError:
+        print("pytricia not installed (make bench installs it)")
+    print(f"\nW1: {sum(len(x.rules) for x in policy.nsgs)} custom rules (+6 default), real tags; "
+          f"policy {t_policy:.3f} s, compile {t_compile:.3f} s; {n:,} IPv4 flows")
+    _rate_table("W1 throughput", rows, "adu-fw compiled, 1 thread")
+
+
+class _PytriciaEvaluator:
+    """A peer built the obvious way: per rule side a pytricia trie, rules scanned per flow."""
+
+    def __init__(self, policy, pytricia) -> None:
+        self.order = {}
+        for direction in ("Inbound", "Outbound"):
+            ((_, nsg),) = policy.levels(direction)
+            rows = []
+            for r in nsg.evaluation_order(direction):
+                sides = []
+                for side in ("source", "destination"):
+                    prefixes = policy.side_prefixes(nsg, r, side)
+                    if prefixes is None:
+                        sides.append(None)
+                        continue
+                    t = pytricia.PyTricia(32)
+                    for p in prefixes:
+                        if ":" not in p:
+                            t[p] = True
+                    sides.append(t)
+                rows.append((r, sides[0], sides[1]))
+            self.order[direction] = rows
+
+    def rule(self, f) -> str:
+        src, dst = str(f.src), str(f.dst)
+        for r, s, d in self.order[f.direction]:
+            if r.protocol_number is not None and r.protocol_number != f.protocol:
+                continue
+            if f.protocol in (6, 17) and not (any(a <= f.src_port <= b for a, b in r.source_ports)
+                                              and any(a <= f.dst_port <= b for a, b in r.destination_ports)):
+                continue
+            if s is not None and s.get(src) is None:
+                continue
+            if d is not None and d.get(dst) is None:
+                continue
+            return r.name
+        raise AssertionError("DenyAll matches")
+
+
+def bench_w2(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from adu_fw.classbench import read_trace
+    from adu_fw.policy import Policy
+
+    root = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "classbench"
+    if not root.is_dir():
+        print(f"\nW2 skipped: {root} not found")
+        return
+    print("\nW2: ClassBench (first match in file order); checked against a linear scan")
+    print(f"{'rule set':<10} {'rules':>6} {'compile s':>10} {'headers':>8} {'1 thr flows/s':>14} {'2 thr flows/s':>14}  "
+          f"{'== linear':>9}  {'== FILTER':>9}")
+    for name in ("acl1_1k", "fw1_1k", "acl2_10k", "fw1_10k", "ipc1_10k"):
+        t = time.perf_counter()
+        rl = Policy.from_classbench(root / name)
+        rl.compile()
+        t_compile = time.perf_counter() - t
+        trace = read_trace(root / f"{name}_trace")
+        n = len(trace["src_ip"])
+        reps = max(1, 2_000_000 // n)
+        big = {k: np.tile(v, reps) for k, v in trace.items() if k != "filter"}
+        from adu_fw.evaluate import classify
+        from adu_fw.flowtable import flow_arrays
+
+        fa = flow_arrays(big)
+        t1 = _best(lambda: classify(rl.compile(), fa, 1), 2)
+        t2 = _best(lambda: classify(rl.compile(), fa, 2), 2)
+        got = rl.classify(trace)
+        check = slice(None) if len(rl.rules) < 2000 else slice(0, 3000)
+        ref = rl.reference({k: v[check] for k, v in trace.items()})
+        same = bool((got[check] == ref).all())
+        print(f"{name:<10} {len(rl.rules):>6} {t_compile:>10.2f} {n:>8} {len(fa.direction) / t1:>14,.0f} "
+              f"{len(fa.direction) / t2:>14,.0f}  {str(same) + ('' if check == slice(None) else '*'):>9}  "
+              f"{(got == trace['filter']).mean():>9.3f}")
+    print("(* 10K sets: the first 3,000 headers are checked against the linear scan)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=["tags", "w1", "w2"])
+    ap.add_argument("--n", type=int, default=1_000_000, help="addresses for the tags benchmark")
+    ap.add_argument("--netaddr-n", type=int, default=300, help="netaddr scans linearly: time a sample")
+    ap.add_argument("--flows", type=int, default=10_000_000, help="W1 flows")
+    ap.add_argument("--sample", type=int, default=20_000, help="W1 flows for the slow peers")
+    args = ap.parse_args()
+    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2)):
+        if args.only in (None, name):
+            fn(args)
 
 
 if __name__ == "__main__":

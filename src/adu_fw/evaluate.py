@@ -58,7 +58,10 @@ def _labels_column(values: list[str], rule: np.ndarray) -> pa.DictionaryArray:
     uniq: dict[str, int] = {}
     idx_of_rule = np.array([uniq.setdefault(v, len(uniq)) for v in values] or [0], np.int32)
     valid = rule >= 0
-    indices = pa.array(idx_of_rule[np.where(valid, rule, 0)], type=pa.int32(), mask=~valid)
+    if valid.all():
+        indices = pa.array(idx_of_rule[rule], type=pa.int32())
+    else:
+        indices = pa.array(idx_of_rule[np.where(valid, rule, 0)], type=pa.int32(), mask=~valid)
     return pa.DictionaryArray.from_arrays(indices, pa.array(list(uniq), type=pa.string()))
 
 
@@ -66,19 +69,19 @@ def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None
     fa = flow_arrays(flows)
     rule, allow = classify(compiled, fa, threads)
     rejected = rule == REJECTED
+    mask = rejected if rejected.any() else None
     access = pa.DictionaryArray.from_arrays(
-        pa.array(np.where(allow == 1, 0, 1).astype(np.int8), type=pa.int8(), mask=rejected),
-        pa.array(["Allow", "Deny"]),
+        pa.array((1 - allow).astype(np.int8), type=pa.int8(), mask=mask), pa.array(["Allow", "Deny"])
     )
     reasons = fa.reasons()
     return pa.table(
         {
             "access": access,
-            "allowed": pa.array(allow.astype(bool), mask=rejected),
+            "allowed": pa.array(allow.view(np.bool_), mask=mask),
             "rule": _labels_column(compiled.labels["rule"], rule),
             "rule_index": pa.array(rule),
             "nsg": _labels_column(compiled.labels["nsg"], rule),
             "log_rule": _labels_column(compiled.labels["log_rule"], rule),
-            "reject_reason": pa.array(reasons if reasons is not None else np.full(fa.n, None), type=pa.string()),
+            "reject_reason": pa.array(reasons, type=pa.string()) if reasons is not None else pa.nulls(fa.n, pa.string()),
         }
     )
