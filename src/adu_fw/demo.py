@@ -1,15 +1,17 @@
 """The main job on the embedded default data (``make demo``).
 
-Until flow-log analysis lands this is the service-tag tour: which tags hold a Device
-Update address, what the AzureDeviceUpdate tag contains, and how it changed between the
-two shipped weekly files.
+A tour: which tags hold a Device Update address and how the AzureDeviceUpdate tag changed
+between the two shipped weekly files; one flow checked against the client NSG with each file;
+then the flow-log analysis of the generated demo scenario (NSG v1, v2 and VNet v4 logs), with an
+HTML report written to ``out/demo-report.html``.
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .cli import EXIT_FINDINGS, main
-from .servicetags import embedded_files
+from .servicetags import _embedded_dir, embedded_files
 
 
 def _step(title: str, argv: list[str]) -> int:
@@ -19,21 +21,36 @@ def _step(title: str, argv: list[str]) -> int:
     return code
 
 
-def run() -> int:
+def demo_dir() -> Path:
+    return _embedded_dir().parent / "demo"
+
+
+def run(out_dir: str = "out") -> int:
     files = embedded_files()
     old, new = files[0].name, files[-1].name
-    print(f"adu-fw demo: embedded service-tag files {', '.join(f.name for f in files)}")
+    demo = demo_dir()
+    nsg = str(demo / "client-nsg.json")
+    logs = str(demo / "flowlogs")
+    Path(out_dir).mkdir(exist_ok=True)
+    report = str(Path(out_dir) / "demo-report.html")
+    print(f"adu-fw demo: embedded service-tag files {', '.join(f.name for f in files)}; scenario in {demo}")
+    flow = ["--direction", "outbound", "--protocol", "tcp", "--src", "2001:db8:20:1::7", "--src-port", "50000",
+            "--dst", "2603:1030:210:11::201", "--dst-port", "443", "--nsg", nsg]
     steps = [
-        ("Which tags hold a Device Update front-end address (IPv4)?", ["tags", "lookup", "20.119.27.200"]),
-        ("... and an IPv6 one added in the newer file?", ["tags", "lookup", "2603:1030:210:11::201"]),
-        ("The same IPv6 address in the older file", ["tags", "lookup", "2603:1030:210:11::201", "--service-tags", old]),
-        ("Global tags usable in NSGs whose name starts with AzureDevice", ["tags", "list", "--region", "", "--feature", "NSG", "--name", "AzureDevice*"]),
+        ("Which tags hold a Device Update front-end address?", ["tags", "lookup", "20.119.27.200", "2603:1030:210:11::201"]),
         ("How AzureDeviceUpdate changed between the two weekly files", ["tags", "diff", old, new, "--tag", "AzureDeviceUpdate"]),
+        ("A device reaching Device Update over IPv6, with the newer tags ...", ["check", *flow]),
+        ("... and with the older tags (no IPv6 prefixes then)", ["check", *flow, "--service-tags", old]),
+        ("Replay every flow-log tuple of the scenario (NSG v1, v2, VNet v4) against the client NSG",
+         ["analyze", logs, "--nsg", nsg, "--html", report]),
+        ("The 2024-06-09 hour replayed with the tags in force then: it agrees with the log",
+         ["analyze", logs, "--nsg", nsg, "--service-tags", old, "--until", "2024-06-10"]),
     ]
     for title, argv in steps:
         code = _step(title, argv)
         if code not in (0, EXIT_FINDINGS):
             return code
+    print(f"\nHTML report: {report}")
     return 0
 
 

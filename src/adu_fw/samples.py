@@ -1,0 +1,217 @@
+"""Generated flow logs for the demo, the tests and the benchmarks (labelled as generated).
+
+The demo scenario: a Device Update client subnet (10.20.1.0/24 in VNet 10.20.0.0/16 and
+2001:db8:20::/48) whose NSG allows outbound AzureDeviceUpdate on TCP 443, SSH from a corporate
+range, and denies the rest of the Internet. Its flows are written as an NSG flow log v1 hour, an
+NSG v2 hour and VNet flow log v4 hours, in the storage blob layout. Logged decisions and rules come
+from the reference evaluator, with the service-tag file in force at the time: the v4 hour of
+2024-06-09 used the 20240603 tags, in which AzureDeviceUpdate had no IPv6 prefixes, so its IPv6
+Device Update flows were denied then and are allowed now (the disagreements the demo shows). The
+last v4 blob is cut mid-write, as an hourly blob being appended to is.
+
+Run ``python -m adu_fw.samples OUTDIR`` to write the scenario (deterministic).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from .policy import Policy
+from .servicetags import embedded_files, load_cached
+
+__all__ = ["demo_template", "write_demo", "write_nsg_v2_hours", "DEMO_VNET"]
+
+SUB = "00000000-0000-0000-0000-00000000ad00"
+RG = "ADU-DEMO-RG"
+NSG_NAME = "adu-client-nsg"
+DEMO_VNET = ["10.20.0.0/16", "2001:db8:20::/48"]
+NSG_RID = f"/SUBSCRIPTIONS/{SUB}/RESOURCEGROUPS/{RG}/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/{NSG_NAME.upper()}"
+FLOWLOG_RID = f"/SUBSCRIPTIONS/{SUB}/RESOURCEGROUPS/NETWORKWATCHERRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/NETWORKWATCHER_WESTEUROPE/FLOWLOGS/ADU-VNET-FLOWLOG"
+MAC = "000D3A1B2C3D"
+
+
+def demo_template() -> dict[str, Any]:
+    """An ARM template: the client NSG and the VNet whose subnet uses it."""
+    def rule(name: str, prio: int, direction: str, access: str, proto: str, src: str, dst: str, dport: str) -> dict[str, Any]:
+        return {"name": name, "properties": {"priority": prio, "direction": direction, "access": access, "protocol": proto,
+                                             "sourceAddressPrefix": src, "sourcePortRange": "*",
+                                             "destinationAddressPrefix": dst, "destinationPortRange": dport}}
+
+    return {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"nsgName": {"type": "string", "defaultValue": NSG_NAME},
+                       "corpRange": {"type": "string", "defaultValue": "203.0.113.0/24"}},
+        "variables": {"vnetName": "adu-vnet"},
+        "resources": [
+            {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-09-01", "name": "[parameters('nsgName')]",
+             "location": "westeurope", "properties": {"securityRules": [
+                 rule("allow-adu-443", 100, "Outbound", "Allow", "Tcp", "VirtualNetwork", "AzureDeviceUpdate", "443"),
+                 rule("allow-ssh-corp", 200, "Inbound", "Allow", "Tcp", "[parameters('corpRange')]", "VirtualNetwork", "22"),
+                 rule("deny-internet-out", 4000, "Outbound", "Deny", "*", "*", "Internet", "*"),
+             ]}},
+            {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-09-01", "name": "[variables('vnetName')]",
+             "location": "westeurope",
+             "properties": {"addressSpace": {"addressPrefixes": DEMO_VNET},
+                            "subnets": [{"name": "devices", "properties": {
+                                "addressPrefixes": ["10.20.1.0/24", "2001:db8:20:1::/64"],
+                                "networkSecurityGroup": {"id": "[resourceId('Microsoft.Network/networkSecurityGroups', parameters('nsgName'))]"}}}]}},
+        ],
+    }
+
+
+def _flows(rng: random.Random, tags: Any, n: int, v6: bool) -> list[tuple[str, int, str, int, str, int]]:
+    adu4 = [p for p in tags["AzureDeviceUpdate"].ipv4_prefixes]
+    adu6 = [p for p in load_cached(embedded_files()[-1])["AzureDeviceUpdate"].ipv6_prefixes]
+
+    def host(prefix: str) -> str:
+        import ipaddress
+
+        net = ipaddress.ip_network(prefix)
+        return str(net.network_address + rng.randrange(1, max(2, net.num_addresses - 1)))
+
+    out = []
+    for _ in range(n):
+        dev = f"10.20.1.{rng.randint(4, 40)}"
+        k = rng.random()
+        eph = rng.randint(32768, 60999)
+        if v6 and k < 0.25:
+            out.append(("O", 6, f"2001:db8:20:1::{rng.randint(4, 40):x}", eph, host(rng.choice(adu6)), 443))
+        elif k < 0.45:
+            out.append(("O", 6, dev, eph, host(rng.choice(adu4)), 443))
+        elif k < 0.52:
+            out.append(("O", 6, dev, eph, host(rng.choice(adu4)), 80))
+        elif k < 0.62:
+            out.append(("O", 6, dev, eph, rng.choice(["93.184.216.34", "151.101.1.69", "140.82.121.4"]), 443))
+        elif k < 0.70:
+            out.append(("O", 17, dev, eph, "168.63.129.16", 53))
+        elif k < 0.78:
+            out.append(("O", 6, dev, eph, f"10.20.2.{rng.randint(4, 20)}", 8883))
+        elif k < 0.86:
+            out.append(("I", 6, f"203.0.113.{rng.randint(1, 254)}", eph, dev, 22))
+        else:
+            out.append(("I", 6, f"{rng.choice([45, 80, 185, 193])}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                        eph, dev, rng.choice([22, 23, 3389, 445, 8080])))
+    return out
+
+
+def _blob_dir(root: Path, container: str, rid: str, hour: _dt.datetime) -> Path:
+    return (root / container / f"resourceId={rid}" / f"y={hour:%Y}" / f"m={hour:%m}" / f"d={hour:%d}" / f"h={hour:%H}"
+            / "m=00" / f"macAddress={MAC}")
+
+
+def _nsg_hour(policy: Policy, flows: list[tuple[Any, ...]], hour: _dt.datetime, version: int, rng: random.Random) -> dict[str, Any]:
+    records = []
+    per_minute: dict[int, list[tuple[Any, ...]]] = {}
+    for f in flows:
+        per_minute.setdefault(rng.randint(0, 59), []).append(f)
+    for minute in sorted(per_minute):
+        by_rule: dict[str, list[str]] = {}
+        for d, proto, src, sport, dst, dport in per_minute[minute]:
+            v = policy.check(d, proto, src, sport, dst, dport)
+            ts = int((hour + _dt.timedelta(minutes=minute, seconds=rng.randint(0, 59))).timestamp())
+            letter = {6: "T", 17: "U"}[proto]
+            t = f"{ts},{src},{dst},{sport},{dport},{letter},{d},{'A' if v.allowed else 'D'}"
+            if version == 2:
+                state = rng.choice("BCE") if v.allowed else "B"
+                t += ",B,,,," if state == "B" else f",{state},{rng.randint(1, 40)},{rng.randint(60, 40000)},{rng.randint(1, 40)},{rng.randint(60, 90000)}"
+            by_rule.setdefault(v.log_rule or "", []).append(t)
+        records.append({
+            "time": (hour + _dt.timedelta(minutes=minute + 1)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
+            "systemId": "5a5e1f1e-0000-4000-8000-00000000ad00",
+            "macAddress": MAC,
+            "category": "NetworkSecurityGroupFlowEvent",
+            "resourceId": NSG_RID,
+            "operationName": "NetworkSecurityGroupFlowEvents",
+            "properties": {"Version": version, "flows": [
+                {"rule": rule, "flows": [{"mac": MAC, "flowTuples": tuples}]} for rule, tuples in by_rule.items()]},
+        })
+    return {"records": records}
+
+
+def _vnet_hour(policy: Policy, flows: list[tuple[Any, ...]], hour: _dt.datetime, rng: random.Random) -> dict[str, Any]:
+    records = []
+    per_minute: dict[int, list[tuple[Any, ...]]] = {}
+    for f in flows:
+        per_minute.setdefault(rng.randint(0, 59), []).append(f)
+    for minute in sorted(per_minute):
+        by_rule: dict[str, list[str]] = {}
+        for d, proto, src, sport, dst, dport in per_minute[minute]:
+            v = policy.check(d, proto, src, sport, dst, dport)
+            ts = int((hour + _dt.timedelta(minutes=minute, seconds=rng.randint(0, 59))).timestamp() * 1000) + rng.randint(0, 999)
+            state = "D" if not v.allowed else rng.choice("BCE")
+            counts = "0,0,0,0" if state in "BD" else f"{rng.randint(1, 40)},{rng.randint(60, 40000)},{rng.randint(1, 40)},{rng.randint(60, 90000)}"
+            by_rule.setdefault(v.log_rule or "", []).append(f"{ts},{src},{dst},{sport},{dport},{proto},{d},{state},NX,{counts}")
+        records.append({
+            "time": (hour + _dt.timedelta(minutes=minute + 1)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
+            "flowLogVersion": 4,
+            "flowLogGUID": "66aa66aa-0000-4000-8000-00000000ad00",
+            "macAddress": MAC,
+            "category": "FlowLogFlowEvent",
+            "flowLogResourceID": FLOWLOG_RID,
+            "targetResourceID": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/virtualNetworks/adu-vnet",
+            "operationName": "FlowLogFlowEvent",
+            "flowRecords": {"flows": [{"aclID": "9f0e3c7a-0000-4000-8000-00000000ad00",
+                                       "flowGroups": [{"rule": r, "flowTuples": ts} for r, ts in by_rule.items()]}]},
+        })
+    return {"records": records}
+
+
+def _write(path: Path, doc: dict[str, Any], *, cut: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=1)
+    if cut:  # an hourly blob still being appended to: cut inside the last record
+        last = text.rfind('"flowTuples"')
+        text = text[: last + 40]
+    path.write_text(text)
+
+
+def write_demo(root: str | Path) -> Path:
+    """Write the demo scenario under ``root``: ``client-nsg.json`` and ``flowlogs/`` (blob layout)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "client-nsg.json").write_text(json.dumps(demo_template(), indent=2) + "\n")
+    rng = random.Random(20240610)
+    old, new = load_cached(embedded_files()[0]), load_cached(embedded_files()[-1])
+    p_new = Policy.from_nsg(root / "client-nsg.json", service_tags=new)
+    p_old = Policy.from_nsg(root / "client-nsg.json", service_tags=old)
+    logs = root / "flowlogs"
+    nsg_c = "insights-logs-networksecuritygroupflowevent"
+    vnet_c = "insights-logs-flowlogflowevent"
+    h = _dt.datetime(2024, 6, 10, 9, tzinfo=_dt.timezone.utc)
+    _write(_blob_dir(logs, nsg_c, NSG_RID, h) / "PT1H.json", _nsg_hour(p_new, _flows(rng, new, 120, False), h, 1, rng))
+    h = _dt.datetime(2024, 6, 10, 10, tzinfo=_dt.timezone.utc)
+    _write(_blob_dir(logs, nsg_c, NSG_RID, h) / "PT1H.json", _nsg_hour(p_new, _flows(rng, new, 160, False), h, 2, rng))
+    h = _dt.datetime(2024, 6, 9, 23, tzinfo=_dt.timezone.utc)  # the old tags were in force
+    _write(_blob_dir(logs, vnet_c, FLOWLOG_RID, h) / "PT1H.json", _vnet_hour(p_old, _flows(rng, old, 160, True), h, rng))
+    h = _dt.datetime(2024, 6, 10, 11, tzinfo=_dt.timezone.utc)
+    _write(_blob_dir(logs, vnet_c, FLOWLOG_RID, h) / "PT1H.json", _vnet_hour(p_new, _flows(rng, new, 200, True), h, rng))
+    h = _dt.datetime(2024, 6, 10, 12, tzinfo=_dt.timezone.utc)
+    _write(_blob_dir(logs, vnet_c, FLOWLOG_RID, h) / "PT1H.json", _vnet_hour(p_new, _flows(rng, new, 60, True), h, rng), cut=True)
+    return root
+
+
+def write_nsg_v2_hours(root: str | Path, *, hours: int, tuples_per_hour: int, seed: int = 7) -> Path:
+    """A larger NSG v2 data set for benchmarks: ``hours`` hourly blobs of the demo scenario."""
+    root = Path(root)
+    rng = random.Random(seed)
+    tags = load_cached(embedded_files()[-1])
+    template = root / "client-nsg.json"
+    root.mkdir(parents=True, exist_ok=True)
+    template.write_text(json.dumps(demo_template()))
+    policy = Policy.from_nsg(template, service_tags=tags)
+    base = _dt.datetime(2024, 6, 10, tzinfo=_dt.timezone.utc)
+    flows = _flows(rng, tags, 5000, False)
+    for i in range(hours):
+        h = base + _dt.timedelta(hours=i)
+        doc = _nsg_hour(policy, [rng.choice(flows) for _ in range(tuples_per_hour)], h, 2, rng)
+        _write(_blob_dir(root / "flowlogs", "insights-logs-networksecuritygroupflowevent", NSG_RID, h) / "PT1H.json", doc)
+    return root
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(write_demo(sys.argv[1] if len(sys.argv) > 1 else "data/demo"))
