@@ -13,7 +13,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ["_ip", "_prefix", "_match"]
+MODULES = ["_ip", "_prefix", "_match", "_tuples"]
 
 
 def _compiler_has_openmp() -> bool:
@@ -63,6 +63,7 @@ print(f"adu-fw: building with OpenMP={'yes' if OPENMP else 'no'}", file=sys.stde
 setup(
     ext_modules=cythonize(
         extensions,
+        include_path=["src"],
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,

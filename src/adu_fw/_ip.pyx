@@ -125,7 +125,7 @@ cdef int parse_v6(const unsigned char* s, Py_ssize_t n, uint64_t* hi, uint64_t* 
     return 1
 
 
-cdef inline int parse_addr(const unsigned char* s, Py_ssize_t n, uint64_t* hi, uint64_t* lo) noexcept nogil:
+cdef int parse_addr(const unsigned char* s, Py_ssize_t n, uint64_t* hi, uint64_t* lo) noexcept nogil:
     """4 or 6 on success, 0 when malformed."""
     cdef Py_ssize_t i
     cdef uint32_t v4

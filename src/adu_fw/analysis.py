@@ -167,8 +167,15 @@ class Report:
         }
 
 
-def _lower(arr: pa.Array) -> np.ndarray:
-    return np.asarray(pc.utf8_lower(arr.cast(pa.string())).to_numpy(zero_copy_only=False), dtype=object)
+def _dict_parts(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(indices with -1 for null, lower-cased dictionary values) of a string column."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(arr)
+    values = np.array([(v or "").lower() for v in arr.dictionary.to_pylist()] + [""], dtype=object)
+    idx = np.asarray(arr.indices.fill_null(-1)).astype(np.int64)
+    return idx, values
 
 
 def analyze(
@@ -207,19 +214,22 @@ def analyze(
 
 
 def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray) -> None:
-    logged_dec = np.asarray(batch.column("logged_decision").to_numpy(zero_copy_only=False), dtype=object)
-    computed = np.asarray(verdicts.column("access").cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
-    logged_rule = _lower(batch.column("logged_rule").fill_null(""))
-    computed_rule = _lower(verdicts.column("log_rule").cast(pa.string()).fill_null(""))
-    known = ok & (logged_dec != None)  # noqa: E711
-    dec_diff = known & (logged_dec != computed)
-    comparable = np.array([r.startswith(COMPARABLE_PREFIXES) for r in logged_rule], dtype=bool) if len(logged_rule) else np.zeros(0, bool)
-    same_rule = logged_rule == computed_rule
-    if (~same_rule).any():  # long names may be cut in NSG flow logs
-        for i in np.flatnonzero(~same_rule & comparable).tolist():
-            lr = logged_rule[i]
-            if len(lr.split("_", 1)[-1]) >= TRUNCATED_RULE_NAME and computed_rule[i].startswith(lr):
-                same_rule[i] = True
+    li, lvals = _dict_parts(batch.column("logged_rule"))
+    ci, cvals = _dict_parts(verdicts.column("log_rule"))
+    di, dvals = _dict_parts(batch.column("logged_decision"))
+    ai, avals = _dict_parts(verdicts.column("access"))
+    logged_dec = dvals[di]
+    known = ok & (di >= 0)
+    dec_diff = known & (logged_dec != avals[ai])
+    comparable_v = np.array([v.startswith(COMPARABLE_PREFIXES) for v in lvals], dtype=bool)
+    comparable = comparable_v[li]
+    # compare rule names through a table of (logged, computed) dictionary pairs: few distinct pairs
+    pair = li * (len(cvals) + 1) + ci
+    same_rule = np.zeros(len(li), bool)
+    for p in np.unique(pair).tolist():
+        lv, cv = lvals[p // (len(cvals) + 1)], cvals[p % (len(cvals) + 1)]
+        same = lv == cv or (len(lv.split("_", 1)[-1]) >= TRUNCATED_RULE_NAME and cv.startswith(lv))
+        same_rule[pair == p] = same
     rule_diff = known & comparable & ~same_rule & ~dec_diff
     report.unknown += int((ok & ~known).sum())
     report.decision_disagree += int(dec_diff.sum())
@@ -229,13 +239,12 @@ def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np
     report.disagree += int(bad.sum())
     report.agree += int((known & ~bad).sum())
     if bad.any() and len(report.examples) < EXAMPLES:
-        cols = {name: batch.column(name) for name in ("time", "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "direction", "logged_rule", "source_file", "record_index", "tuple_index")}
+        cols = {name: batch.column(name) for name in ("time", "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "direction", "logged_rule", "logged_decision", "source_file", "record_index", "tuple_index")}
         for i in np.flatnonzero(bad)[: EXAMPLES - len(report.examples)].tolist():
             ex = {k: (v[i].as_py() if not isinstance(v[i].as_py(), _dt.datetime) else v[i].as_py().isoformat()) for k, v in cols.items()}
             ex.update(
                 kind="decision" if dec_diff[i] else "rule",
-                logged_decision=logged_dec[i],
-                computed_decision=computed[i],
+                computed_decision=verdicts.column("access")[i].as_py(),
                 computed_rule=verdicts.column("rule")[i].as_py(),
                 computed_log_rule=verdicts.column("log_rule")[i].as_py(),
                 computed_nsg=verdicts.column("nsg")[i].as_py(),
@@ -244,12 +253,13 @@ def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np
 
 
 def _aggregates(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray, matcher: TagMatcher | None) -> None:
-    idx = np.flatnonzero(ok)
-    if idx.size == 0:
+    if not ok.any():
         return
-    take = pa.array(idx)
-    b = pa.Table.from_batches([batch]).take(take)
-    v = verdicts.take(take)
+    b = pa.Table.from_batches([batch])
+    v = verdicts
+    if not ok.all():
+        take = pa.array(np.flatnonzero(ok))
+        b, v = b.take(take), v.take(take)
     bytes_col = pc.add(b.column("bytes_src_to_dst").fill_null(0), b.column("bytes_dst_to_src").fill_null(0))
     t = pa.table({
         "rule_index": v.column("rule_index"),
@@ -279,8 +289,7 @@ def _aggregates(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: n
         report.timeline[hour][0] += a
         report.timeline[hour][1] += d_
     if matcher is not None:
-        direction = np.asarray(b.column("direction").to_numpy(zero_copy_only=False), dtype=object)
-        outbound = direction == "Outbound"
+        outbound = np.asarray(pc.equal(b.column("direction").cast(pa.string()), "Outbound").fill_null(False))
         remote = pc.if_else(pa.array(outbound), b.column("dst_ip"), b.column("src_ip"))
         in_tag = matcher.contains(remote)
         for dname, dmask in (("Outbound", outbound), ("Inbound", ~outbound)):

@@ -2,8 +2,8 @@
 
 Files, directories in the blob layout (``resourceId=/.../y=YYYY/m=MM/d=DD/h=HH/m=00/
 macAddress=MAC/PT1H.json``, both containers), ``.gz`` files and globs. The version is detected
-per record. Tuple strings are split by Arrow's compiled kernels and addresses parsed by
-``_ip``; nothing is split in a Python loop per field.
+per record. Tuple strings are split, and their addresses parsed, in compiled code (``_tuples``);
+nothing is split in a Python loop per field.
 
 Tolerant where real files are odd (UTF-8 BOM, CRLF, a trailing comma, unknown letters in the
 decision/state field), strict where data would be lost: a blob cut mid-write keeps every complete
@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import _tuples
 from .errors import AduFwError
-from .ip import parse_addresses
 
 __all__ = ["read", "FlowLogStream", "ReadStats", "SCHEMA", "FlowLogError", "path_parts", "MAX_FILE_BYTES"]
 
@@ -48,22 +48,22 @@ SCHEMA = pa.schema(
         ("src_port", pa.uint16()),
         ("dst_port", pa.uint16()),
         ("protocol", pa.uint8()),
-        ("direction", pa.string()),
-        ("logged_decision", pa.string()),
-        ("flow_state", pa.string()),
+        ("direction", pa.dictionary(pa.int32(), pa.string())),
+        ("logged_decision", pa.dictionary(pa.int32(), pa.string())),
+        ("flow_state", pa.dictionary(pa.int32(), pa.string())),
         ("encryption", pa.string()),
         ("packets_src_to_dst", pa.int64()),
         ("bytes_src_to_dst", pa.int64()),
         ("packets_dst_to_src", pa.int64()),
         ("bytes_dst_to_src", pa.int64()),
-        ("logged_rule", pa.string()),
-        ("acl_id", pa.string()),
-        ("mac", pa.string()),
-        ("resource_id", pa.string()),
-        ("log_source", pa.string()),  # the NSG (v1/v2) or flow-log resource (v4) name
+        ("logged_rule", pa.dictionary(pa.int32(), pa.string())),
+        ("acl_id", pa.dictionary(pa.int32(), pa.string())),
+        ("mac", pa.dictionary(pa.int32(), pa.string())),
+        ("resource_id", pa.dictionary(pa.int32(), pa.string())),
+        ("log_source", pa.dictionary(pa.int32(), pa.string())),  # the NSG (v1/v2) or flow-log resource (v4) name
         ("hour", pa.timestamp("s", tz="UTC")),
         ("flow_log_version", pa.int8()),
-        ("source_file", pa.string()),
+        ("source_file", pa.dictionary(pa.int32(), pa.string())),
         ("record_index", pa.int32()),
         ("tuple_index", pa.int32()),
     ]
@@ -259,17 +259,34 @@ def _salvage(text: str, source: str, stats: ReadStats) -> list[Any]:
 # -- one record -> raw columns ------------------------------------------------------------------------
 @dataclass
 class _Raw:
+    """Tuple strings, and per group of tuples (one rule, one MAC) what they share."""
+
     tuples: list[str] = field(default_factory=list)
-    rule: list[str | None] = field(default_factory=list)
-    mac: list[str | None] = field(default_factory=list)
-    acl: list[str | None] = field(default_factory=list)
-    resource_id: list[str | None] = field(default_factory=list)
-    version: list[int] = field(default_factory=list)
-    record_index: list[int] = field(default_factory=list)
-    tuple_index: list[int] = field(default_factory=list)
+    g_count: list[int] = field(default_factory=list)
+    g_rule: list[str | None] = field(default_factory=list)
+    g_mac: list[str | None] = field(default_factory=list)
+    g_acl: list[str | None] = field(default_factory=list)
+    g_rid: list[str | None] = field(default_factory=list)
+    g_version: list[int] = field(default_factory=list)
+    g_record: list[int] = field(default_factory=list)
+    g_first: list[int] = field(default_factory=list)  # index of the group's first tuple in its record
 
     def __len__(self) -> int:
         return len(self.tuples)
+
+    def add_group(self, tuples: Any, rule: Any, mac: Any, acl: Any, rid: Any, version: int, record: int, first: int) -> int:
+        if not isinstance(tuples, list):
+            return 0
+        self.tuples.extend(tuples)  # non-strings are caught when the batch is built
+        self.g_count.append(len(tuples))
+        self.g_rule.append(rule if isinstance(rule, str) else None)
+        self.g_mac.append(mac if isinstance(mac, str) else None)
+        self.g_acl.append(acl if isinstance(acl, str) else None)
+        self.g_rid.append(rid if isinstance(rid, str) else None)
+        self.g_version.append(version)
+        self.g_record.append(record)
+        self.g_first.append(first)
+        return len(tuples)
 
 
 def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStats, default_mac: str | None) -> None:
@@ -291,23 +308,16 @@ def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStat
         for f in flows or []:
             if not isinstance(f, dict):
                 continue
-            acl = f.get("aclID")
             for g in f.get("flowGroups") or []:
-                if not isinstance(g, dict):
-                    continue
-                for t in g.get("flowTuples") or []:
-                    _add(raw, t, g.get("rule"), rmac, acl, rid, 4, index, count)
-                    count += 1
+                if isinstance(g, dict):
+                    count += raw.add_group(g.get("flowTuples") or [], g.get("rule"), rmac, f.get("aclID"), rid, 4, index, count)
     elif version in (1, 2) and props is not None:
         for f in props.get("flows") or []:
             if not isinstance(f, dict):
                 continue
             for g in f.get("flows") or []:
-                if not isinstance(g, dict):
-                    continue
-                for t in g.get("flowTuples") or []:
-                    _add(raw, t, f.get("rule"), g.get("mac") or rmac, None, rid, version, index, count)
-                    count += 1
+                if isinstance(g, dict):
+                    count += raw.add_group(g.get("flowTuples") or [], f.get("rule"), g.get("mac") or rmac, None, rid, version, index, count)
     else:
         n = len(re.findall(r"\d{10,13},", json.dumps(rec)))
         stats.tuples_read += n
@@ -319,37 +329,29 @@ def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStat
         raise FlowLogError(f"{source} record {index}: {count} tuples; the limit per record is {MAX_TUPLES_PER_RECORD}")
 
 
-def _add(raw: _Raw, t: Any, rule: Any, mac: Any, acl: Any, rid: Any, version: int, rec: int, idx: int) -> None:
-    raw.tuples.append(t if isinstance(t, str) else json.dumps(t))
-    raw.rule.append(rule if isinstance(rule, str) else None)
-    raw.mac.append(mac if isinstance(mac, str) else None)
-    raw.acl.append(acl if isinstance(acl, str) else None)
-    raw.resource_id.append(rid if isinstance(rid, str) else None)
-    raw.version.append(version)
-    raw.record_index.append(rec)
-    raw.tuple_index.append(idx)
+# -- raw tuples -> a batch (compiled split) -------------------------------------------------------------
+_REASONS = {
+    1: "tuple: wrong number of fields (v1: 8, v2/v4: 13)",
+    2: "time: not an epoch number",
+    3: "src_ip: not an IPv4 or IPv6 address",
+    4: "dst_ip: not an IPv4 or IPv6 address",
+    5: "src_port: not 0-65535",
+    6: "dst_port: not 0-65535",
+    7: "protocol: not T/U (v1/v2) or a number 0-255 (v4)",
+    8: "direction: not I or O",
+    9: "counter: not a number",
+}
+_STATE_CODE = np.full(256, -1, dtype=np.int32)
+for _i, _c in enumerate("BCED"):
+    _STATE_CODE[ord(_c)] = _i
 
 
-# -- raw tuples -> a batch (vectorised) -----------------------------------------------------------------
-_V12_PROTO = {"T": 6, "U": 17}
-_DIRS = {"I": "Inbound", "O": "Outbound"}
-
-
-def _field(parts: pa.ListArray, j: int, usable: np.ndarray) -> pa.Array:
-    """Field j of every tuple ("" where the tuple has no such field or is unusable)."""
-    offsets = np.asarray(parts.offsets)
-    values = pa.concat_arrays([parts.values, pa.array([""], type=pa.string())])
-    idx = np.where(usable, offsets[:-1] + j, len(values) - 1)
-    return values.take(pa.array(idx))
-
-
-def _int_field(col: pa.Array, max_value: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(values, ok, empty) of a decimal text column."""
-    empty = np.asarray(pc.equal(col, "").fill_null(True))
-    digits = np.asarray(pc.match_substring_regex(col, r"^\d{1,18}$").fill_null(False))
-    vals = np.asarray(pc.cast(pc.if_else(pa.array(digits), col, "0"), pa.int64()))
-    ok = digits & ((vals <= max_value) if max_value is not None else True)
-    return vals, ok, empty
+def _strings(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
+    lengths = end - start
+    out_offsets = np.empty(len(start) + 1, np.int32)
+    out_data = np.empty(max(1, int(lengths.sum())), np.uint8)
+    _tuples.gather(data, np.ascontiguousarray(start), np.ascontiguousarray(end), out_offsets, out_data)
+    return pa.StringArray.from_buffers(len(start), pa.py_buffer(out_offsets), pa.py_buffer(out_data))
 
 
 def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadStats) -> pa.RecordBatch | None:
@@ -357,122 +359,103 @@ def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadSta
     if n == 0:
         return None
     stats.tuples_read += n
-    tuples = pa.array(raw.tuples, type=pa.string())
-    version = np.array(raw.version, np.int8)
-    parts = pc.split_pattern(pc.utf8_trim_whitespace(tuples), ",")
-    width = np.asarray(pc.list_value_length(parts))
-    expected = np.where(version == 1, 8, 13)
-    width_ok = width == expected
-    bad = {}
-    bad["tuple: wrong number of fields (v1: 8, v2/v4: 13)"] = ~width_ok
-
-    f = [_field(parts, j, width_ok & (width > j)) for j in range(13 if (version != 1).any() else 8)]
-    ts, ts_ok, _ = _int_field(f[0], None)
-    ms = np.where(ts > 100_000_000_000, ts, ts * 1000)  # v4 milliseconds, v1/v2 seconds (formats §2.2)
-    sport, sport_ok, _ = _int_field(f[3], 65535)
-    dport, dport_ok, _ = _int_field(f[4], 65535)
-    proto_text = np.asarray(f[5].to_numpy(zero_copy_only=False), dtype=object)
-    is_v4 = version == 4
-    proto = np.zeros(n, np.int64)
-    proto_ok = np.zeros(n, bool)
-    for letter, num in _V12_PROTO.items():
-        m = (~is_v4) & (proto_text == letter)
-        proto[m] = num
-        proto_ok |= m
-    pnum, pnum_ok, _ = _int_field(f[5], 255)
-    proto = np.where(is_v4, pnum, proto)
-    proto_ok = np.where(is_v4, pnum_ok, proto_ok)
-    dir_text = np.asarray(f[6].to_numpy(zero_copy_only=False), dtype=object)
-    direction = np.array([_DIRS.get(d) for d in dir_text], dtype=object)
-    dir_ok = direction != None  # noqa: E711
-    src = parse_addresses(f[1])
-    dst = parse_addresses(f[2])
-    bad["time: not an epoch number"] = width_ok & ~ts_ok
-    bad["src_ip: not an IPv4 or IPv6 address"] = width_ok & (src.family == 0)
-    bad["dst_ip: not an IPv4 or IPv6 address"] = width_ok & (dst.family == 0)
-    bad["src_port: not 0-65535"] = width_ok & ~sport_ok
-    bad["dst_port: not 0-65535"] = width_ok & ~dport_ok
-    bad["protocol: not T/U (v1/v2) or a number 0-255 (v4)"] = width_ok & ~proto_ok
-    bad["direction: not I or O"] = width_ok & ~dir_ok
-    # decision and state: v1/v2 field 7 is A/D, field 8 the state; v4 field 7 is the state (D = denied)
-    f7 = np.asarray(f[7].to_numpy(zero_copy_only=False), dtype=object)
-    decision = np.full(n, None, dtype=object)
-    state = np.full(n, None, dtype=object)
-    enc = np.full(n, None, dtype=object)
-    v12 = ~is_v4
-    decision[v12 & (f7 == "A")] = "Allow"
-    decision[v12 & (f7 == "D")] = "Deny"
-    odd_decision = v12 & width_ok & (f7 != "A") & (f7 != "D")
-    if odd_decision.any():
+    counts = np.array(raw.g_count, np.int64)
+    group = np.repeat(np.arange(len(counts)), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    tuple_index = (np.arange(n) - starts[group] + np.array(raw.g_first, np.int64)[group]).astype(np.int32)
+    record_index = np.array(raw.g_record, np.int32)[group]
+    version = np.array(raw.g_version, np.int8)[group]
+    try:
+        tuples = pa.array(raw.tuples, type=pa.large_string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a tuple that is not a string: keep it as text, it fails to split
+        raw.tuples = [t if isinstance(t, str) else json.dumps(t) for t in raw.tuples]
+        tuples = pa.array(raw.tuples, type=pa.large_string())
+    bufs = tuples.buffers()
+    offsets = np.frombuffer(bufs[1], np.int64)[: n + 1]
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    status = np.empty(n, np.uint8)
+    ms = np.zeros(n, np.int64)
+    sf, sh, sl = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+    df, dh, dl = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+    sport, dport = np.zeros(n, np.uint16), np.zeros(n, np.uint16)
+    proto, outbound = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
+    decision, state = np.empty(n, np.uint8), np.empty(n, np.uint8)
+    counters = np.zeros((n, 4), np.int64)
+    counter_null = np.ones((n, 4), np.uint8)
+    spans = np.zeros((n, 6), np.int64)
+    _tuples.split(data, offsets, version, status, ms, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound,
+                  decision, state, counters, counter_null, spans)
+    bad_rows = status != 0
+    if bad_rows.any():
+        for code in np.unique(status[bad_rows]).tolist():
+            rows = np.flatnonzero(status == code)
+            where = [f"{source} record {record_index[i]} tuple {tuple_index[i]}: {raw.tuples[i][:80]}" for i in rows[:EXAMPLES].tolist()]
+            stats.reject(_REASONS[code], len(rows), where)
+    odd = (status == 0) & (version != 4) & (decision == 2)
+    if odd.any():
         stats.notes.append(
-            f"{source}: {int(odd_decision.sum())} v1/v2 tuple(s) with an unknown decision letter "
-            f"({sorted(set(f7[odd_decision].tolist()))}): kept, logged decision unknown"
+            f"{source}: {int(odd.sum())} v1/v2 tuple(s) with an unknown decision letter: kept, logged decision unknown"
         )
-    counters = [np.zeros(n, np.int64) for _ in range(4)]
-    counter_null = [np.ones(n, bool) for _ in range(4)]
-    if len(f) > 8:
-        f8 = np.asarray(f[8].to_numpy(zero_copy_only=False), dtype=object)
-        v2 = version == 2
-        state[v2 & width_ok] = f8[v2 & width_ok]
-        state[is_v4 & width_ok] = f7[is_v4 & width_ok]
-        decision[is_v4 & width_ok] = np.where(f7[is_v4 & width_ok] == "D", "Deny", "Allow")
-        enc[is_v4 & width_ok] = f8[is_v4 & width_ok]
-        for c in range(4):
-            vals, ok, empty = _int_field(f[9 + c], None)
-            counters[c] = vals
-            counter_null[c] = ~ok
-            bad_counter = width_ok & (version != 1) & ~ok & ~empty
-            bad[f"counter {9 + c}: not a number"] = bad_counter
-    bad_any = np.zeros(n, bool)
-    for reason, mask in bad.items():
-        mask = mask & ~bad_any if reason != "tuple: wrong number of fields (v1: 8, v2/v4: 13)" else mask
-        if mask.any():
-            where = [f"{source} record {raw.record_index[i]} tuple {raw.tuple_index[i]}: {raw.tuples[i][:80]}"
-                     for i in np.flatnonzero(mask)[:EXAMPLES].tolist()]
-            stats.reject(reason, int(mask.sum()), where)
-        bad_any |= mask
-    keep = ~bad_any
+    keep = ~bad_rows
     stats.emitted += int(keep.sum())
     if not keep.any():
         return None
     idx = np.flatnonzero(keep)
-    take = pa.array(idx)
-    hour = parts_of_path.get("hour")
+    gtake = pa.array(group[idx])
     rid_path = parts_of_path.get("resource_id")
-    mac_path = parts_of_path.get("mac")
+    rids = [r or rid_path for r in raw.g_rid]
+    names = [(r.rstrip("/").split("/")[-1] if r else None) for r in rids]
+    macs = [m or parts_of_path.get("mac") for m in raw.g_mac]
 
-    def obj(col: list[Any] | np.ndarray, typ: pa.DataType = pa.string()) -> pa.Array:
-        return pa.array(np.asarray(col, dtype=object)[idx], type=typ)
+    gnp = group[idx]
 
-    rids = [r or rid_path for r in raw.resource_id]
-    nsg = [(r.rstrip("/").split("/")[-1] if r else None) for r in rids]
-    macs = [m or mac_path for m in raw.mac]
-    counter_cols = [
-        pa.array(counters[c][idx], type=pa.int64(), mask=counter_null[c][idx]) for c in range(4)
-    ]
+    def per_group(values: list[Any]) -> pa.Array:
+        """Dictionary-encoded, nulls as null indices (Parquet refuses nulls inside a dictionary)."""
+        uniq: dict[str, int] = {}
+        codes = np.array([-1 if v is None else uniq.setdefault(v, len(uniq)) for v in values] or [-1], np.int32)
+        rows = codes[gnp]
+        return pa.DictionaryArray.from_arrays(pa.array(rows, mask=rows < 0), pa.array(list(uniq), type=pa.string()))
+
+    def const(value: Any, typ: pa.DataType) -> pa.Array:
+        return pa.array([value], type=typ).take(pa.array(np.zeros(len(idx), np.int8)))
+
+    def coded(codes: np.ndarray, labels: list[Any]) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels, type=pa.string()))
+
+    k = len(idx)
+    sp = spans[idx]
+    v4rows = version[idx] == 4
+    enc = _strings(data, sp[:, 4], sp[:, 5])
+    enc = pc.if_else(pa.array(v4rows), enc, pa.nulls(k, pa.string())) if not v4rows.all() else enc
+    hour = parts_of_path.get("hour")
     return pa.RecordBatch.from_arrays(
         [
             pa.array(ms[idx], type=pa.timestamp("ms", tz="UTC")),
-            f[1].take(take),
-            f[2].take(take),
-            pa.array(sport[idx].astype(np.uint16)),
-            pa.array(dport[idx].astype(np.uint16)),
-            pa.array(proto[idx].astype(np.uint8)),
-            obj(direction),
-            obj(decision),
-            obj(state),
-            obj(enc),
-            *counter_cols,
-            obj(raw.rule),
-            obj(raw.acl),
-            obj(macs),
-            obj(rids),
-            obj(nsg),
-            pa.array([hour] * len(idx), type=pa.timestamp("s", tz="UTC")),
+            _strings(data, sp[:, 0], sp[:, 1]),
+            _strings(data, sp[:, 2], sp[:, 3]),
+            pa.array(sport[idx]),
+            pa.array(dport[idx]),
+            pa.array(proto[idx]),
+            coded(outbound[idx], ["Inbound", "Outbound"]),
+            pa.DictionaryArray.from_arrays(
+                pa.array(np.where(decision[idx] == 2, 0, decision[idx]).astype(np.int32), mask=decision[idx] == 2),
+                pa.array(["Allow", "Deny"], type=pa.string()),
+            ),
+            pa.DictionaryArray.from_arrays(
+                pa.array(_STATE_CODE[state[idx]], mask=_STATE_CODE[state[idx]] < 0), pa.array(list("BCED"), type=pa.string())
+            ),
+            enc,
+            *[pa.array(counters[idx, c], type=pa.int64(), mask=counter_null[idx, c].astype(bool)) for c in range(4)],
+            per_group(raw.g_rule),
+            per_group(raw.g_acl),
+            per_group(macs),
+            per_group(rids),
+            per_group(names),
+            pa.nulls(k, pa.timestamp("s", tz="UTC")) if hour is None else const(hour, pa.timestamp("s", tz="UTC")),
             pa.array(version[idx]),
-            pa.array([source] * len(idx), type=pa.string()),
-            pa.array(np.asarray(raw.record_index, np.int32)[idx]),
-            pa.array(np.asarray(raw.tuple_index, np.int32)[idx]),
+            pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, np.int32)), pa.array([source], type=pa.string())),
+            pa.array(record_index[idx]),
+            pa.array(tuple_index[idx]),
         ],
         schema=SCHEMA,
     )

@@ -1,0 +1,163 @@
+# cython: language_level=3
+"""Split flow-log tuple strings into typed columns in one pass (no Python object per field).
+
+Input: the tuple strings as Arrow (offsets, data) buffers and each tuple's flow-log version
+(1: 8 fields; 2 and 4: 13). Output: per tuple a status (0 ok, else the first failing field, see
+``STATUS``), the parsed fields, and the byte spans of the address and encryption texts.
+"""
+from libc.stdint cimport uint8_t, int8_t, uint16_t, int32_t, int64_t, uint64_t
+from adu_fw._ip cimport parse_addr
+
+ctypedef fused offset_t:
+    int32_t
+    int64_t
+
+cdef int64_t MS_CUTOFF = 100000000000  # above: epoch milliseconds (v4), below: seconds (v1/v2)
+
+STATUS = ("ok", "fields", "time", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "counter")
+
+cdef inline int _uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil:
+    """1: a decimal number; 0: empty; -1: not a number."""
+    cdef int64_t v = 0, i
+    if b <= a:
+        return 0
+    if b - a > 18:
+        return -1
+    for i in range(a, b):
+        if s[i] < 48 or s[i] > 57:
+            return -1
+        v = v * 10 + (s[i] - 48)
+    out[0] = v
+    return 1
+
+
+def split(const uint8_t[::1] data, offset_t[::1] offsets, const int8_t[::1] version,
+          uint8_t[::1] status, int64_t[::1] ms,
+          uint8_t[::1] src_fam, uint64_t[::1] src_hi, uint64_t[::1] src_lo,
+          uint8_t[::1] dst_fam, uint64_t[::1] dst_hi, uint64_t[::1] dst_lo,
+          uint16_t[::1] sport, uint16_t[::1] dport, uint8_t[::1] proto, uint8_t[::1] outbound,
+          uint8_t[::1] decision, uint8_t[::1] state, int64_t[:, ::1] counters, uint8_t[:, ::1] counter_null,
+          int64_t[:, ::1] spans):
+    """spans[i] = (src start, src end, dst start, dst end, enc start, enc end) byte offsets."""
+    cdef Py_ssize_t i, n = version.shape[0]
+    cdef int64_t a, b, p, f0, k, v
+    cdef int64_t fs[14]
+    cdef int64_t fe[14]
+    cdef int nf, want, r, c
+    cdef const unsigned char* s = &data[0] if data.shape[0] else NULL
+    cdef unsigned char ch
+    if offsets.shape[0] < n + 1:
+        raise ValueError("offsets too short")
+    with nogil:
+        for i in range(n):
+            a = offsets[i]
+            b = offsets[i + 1]
+            status[i] = 0
+            decision[i] = 2
+            state[i] = 0
+            for c in range(4):
+                counter_null[i, c] = 1
+                counters[i, c] = 0
+            # trim spaces
+            while a < b and (s[a] == 32 or s[a] == 9):
+                a += 1
+            while b > a and (s[b - 1] == 32 or s[b - 1] == 9):
+                b -= 1
+            nf = 0
+            f0 = a
+            p = a
+            while p <= b:
+                if p == b or s[p] == 44:
+                    if nf < 14:
+                        fs[nf] = f0
+                        fe[nf] = p
+                    nf += 1
+                    f0 = p + 1
+                p += 1
+            want = 8 if version[i] == 1 else 13
+            spans[i, 0] = fs[1] if nf > 1 else a
+            spans[i, 1] = fe[1] if nf > 1 else a
+            spans[i, 2] = fs[2] if nf > 2 else a
+            spans[i, 3] = fe[2] if nf > 2 else a
+            spans[i, 4] = a
+            spans[i, 5] = a
+            if nf != want:
+                status[i] = 1
+                continue
+            r = _uint(s, fs[0], fe[0], &v)
+            if r != 1:
+                status[i] = 2
+                continue
+            ms[i] = v if v > MS_CUTOFF else v * 1000
+            src_fam[i] = <uint8_t>parse_addr(s + fs[1], fe[1] - fs[1], &src_hi[i], &src_lo[i]) if fe[1] > fs[1] else 0
+            if src_fam[i] == 0:
+                status[i] = 3
+                continue
+            dst_fam[i] = <uint8_t>parse_addr(s + fs[2], fe[2] - fs[2], &dst_hi[i], &dst_lo[i]) if fe[2] > fs[2] else 0
+            if dst_fam[i] == 0:
+                status[i] = 4
+                continue
+            r = _uint(s, fs[3], fe[3], &v)
+            if r != 1 or v > 65535:
+                status[i] = 5
+                continue
+            sport[i] = <uint16_t>v
+            r = _uint(s, fs[4], fe[4], &v)
+            if r != 1 or v > 65535:
+                status[i] = 6
+                continue
+            dport[i] = <uint16_t>v
+            if version[i] == 4:
+                r = _uint(s, fs[5], fe[5], &v)
+                if r != 1 or v > 255:
+                    status[i] = 7
+                    continue
+                proto[i] = <uint8_t>v
+            else:
+                if fe[5] - fs[5] == 1 and s[fs[5]] == 84:  # T
+                    proto[i] = 6
+                elif fe[5] - fs[5] == 1 and s[fs[5]] == 85:  # U
+                    proto[i] = 17
+                else:
+                    status[i] = 7
+                    continue
+            if fe[6] - fs[6] == 1 and s[fs[6]] == 73:  # I
+                outbound[i] = 0
+            elif fe[6] - fs[6] == 1 and s[fs[6]] == 79:  # O
+                outbound[i] = 1
+            else:
+                status[i] = 8
+                continue
+            ch = s[fs[7]] if fe[7] - fs[7] == 1 else 0
+            if version[i] == 4:
+                state[i] = ch
+                decision[i] = 1 if ch == 68 else 0  # D = denied
+                spans[i, 4] = fs[8]
+                spans[i, 5] = fe[8]
+            else:
+                decision[i] = 0 if ch == 65 else (1 if ch == 68 else 2)  # A / D / unknown letter
+                if version[i] == 2:
+                    state[i] = s[fs[8]] if fe[8] - fs[8] == 1 else 0
+            if want == 13:
+                for c in range(4):
+                    r = _uint(s, fs[9 + c], fe[9 + c], &v)
+                    if r == 1:
+                        counters[i, c] = v
+                        counter_null[i, c] = 0
+                    elif r < 0:
+                        status[i] = 9
+                        break
+
+
+def gather(const uint8_t[::1] data, const int64_t[::1] start, const int64_t[::1] end,
+           int32_t[::1] out_offsets, uint8_t[::1] out_data):
+    """Copy the byte spans into one Arrow string buffer (offsets must hold n + 1 entries)."""
+    cdef Py_ssize_t i, n = start.shape[0]
+    cdef int64_t pos = 0, j
+    with nogil:
+        for i in range(n):
+            out_offsets[i] = <int32_t>pos
+            for j in range(start[i], end[i]):
+                out_data[pos] = data[j]
+                pos += 1
+        out_offsets[n] = <int32_t>pos
