@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PIP) install --quiet "pytricia>=1.3" "py-radix>=1.0"
+	$(PIP) install --quiet "pytricia>=1.3" "py-radix>=1.0" "orjson>=3"
 	$(PY) -m pytest bench --benchmark-enable --benchmark-only -p no:cacheprovider
 	$(PY) bench/compare.py
 

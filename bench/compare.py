@@ -7,12 +7,15 @@ w1:   a 200-rule NSG with real tags, 10M IPv4 flows as integer columns: the comp
       evaluator and a per-flow pytricia evaluator (both sampled); IPv6 and string-address inputs.
 w2:   ClassBench rule sets and traces (1K and 10K rules): compile time and classify rate, checked
       against a linear first-match scan.
-Run: .venv/bin/python bench/compare.py [--only tags|w1|w2] [--n N] [--flows N]
+e2e:  flow-log analysis end to end (JSON files on disk -> evaluated counts) on a generated NSG v2
+      data set, against orjson.loads of the same bytes alone; peak memory for 1x and 2x the data.
+Run: .venv/bin/python bench/compare.py [--only tags|w1|w2|e2e] [--n N] [--flows N] [--e2e-mb MB]
 """
 from __future__ import annotations
 
 import argparse
 import ipaddress
+from pathlib import Path
 import random
 import time
 
@@ -305,15 +308,78 @@ def bench_w2(args: argparse.Namespace) -> None:
     print("(* 10K sets: the first 3,000 headers are checked against the linear scan)")
 
 
+def _e2e_child(path: str) -> None:
+    """Run in a fresh process: analyze every file under path; print tuples, seconds, peak RSS."""
+    import resource
+
+    from adu_fw.analysis import analyze
+    from adu_fw.flowlogs import read
+    from adu_fw.policy import Policy
+
+    policy = Policy.from_nsg(f"{path}/client-nsg.json")
+    policy.compile()
+    t = time.perf_counter()
+    report = analyze(read(f"{path}/flowlogs"), policy, threads=1)
+    dt = time.perf_counter() - t
+    assert report.to_dict()["reconciliation"]["reconciles"]
+    print(report.evaluated, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def bench_e2e(args: argparse.Namespace) -> None:
+    import glob
+    import subprocess
+    import sys
+    import tempfile
+
+    from adu_fw.samples import write_nsg_v2_hours
+
+    per_hour = 60_000  # about 4.6 MB of JSON per hourly blob
+    hours = max(1, int(args.e2e_mb / 4.6))
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        write_nsg_v2_hours(f"{tmp}/a", hours=hours, tuples_per_hour=per_hour)
+        write_nsg_v2_hours(f"{tmp}/b", hours=2 * hours, tuples_per_hour=per_hour)
+        t_gen = time.perf_counter() - t
+        files = glob.glob(f"{tmp}/a/flowlogs/**/*.json", recursive=True)
+        size = sum(Path(f).stat().st_size for f in files)
+        try:
+            import orjson
+
+            t = time.perf_counter()
+            for f in files:
+                orjson.loads(Path(f).read_bytes())
+            t_orjson = time.perf_counter() - t
+        except ImportError:
+            t_orjson = float("nan")
+            print("orjson not installed (make bench installs it)")
+        res = {}
+        for name in ("a", "b"):
+            out = subprocess.run([sys.executable, __file__, "--e2e-child", f"{tmp}/{name}"], capture_output=True, text=True, check=True)
+            n, secs, rss = out.stdout.split()
+            res[name] = (int(n), float(secs), int(rss) / 1024)
+    n, secs, rss = res["a"]
+    print(f"\nE2E: generated NSG v2 data, {len(files)} hourly blobs, {size / 1e6:.0f} MB, {n:,} tuples (generation {t_gen:.0f} s)")
+    print(f"{'':<44}{'seconds':>9}{'tuples/s':>14}{'vs orjson.loads':>17}")
+    print(f"{'orjson.loads of the same bytes (parse only)':<44}{t_orjson:>9.2f}{n / t_orjson:>14,.0f}{1.0:>16.2f}x")
+    print(f"{'adu-fw read + evaluate + aggregate, 1 thr':<44}{secs:>9.2f}{n / secs:>14,.0f}{t_orjson / secs:>16.2f}x")
+    print(f"peak RSS: {rss:.0f} MB for {size / 1e6:.0f} MB of input, {res['b'][2]:.0f} MB for twice that "
+          f"({res['b'][0]:,} tuples, {res['b'][0] / res['b'][1]:,.0f} tuples/s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["tags", "w1", "w2"])
+    ap.add_argument("--only", choices=["tags", "w1", "w2", "e2e"])
+    ap.add_argument("--e2e-mb", type=float, default=100, help="size of the generated flow-log set (the 2x run doubles it)")
+    ap.add_argument("--e2e-child", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1_000_000, help="addresses for the tags benchmark")
     ap.add_argument("--netaddr-n", type=int, default=300, help="netaddr scans linearly: time a sample")
     ap.add_argument("--flows", type=int, default=10_000_000, help="W1 flows")
     ap.add_argument("--sample", type=int, default=20_000, help="W1 flows for the slow peers")
     args = ap.parse_args()
-    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2)):
+    if args.e2e_child:
+        _e2e_child(args.e2e_child)
+        return
+    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2), ("e2e", bench_e2e)):
         if args.only in (None, name):
             fn(args)
 
