@@ -331,8 +331,26 @@ def cmd_lint(args: argparse.Namespace) -> int:
                 {"name": nsg.name, "rules": len(nsg.rules), "problems": problems, "warnings": list(nsg.warnings)}
             )
         files.append({"file": path, "nsgs": entries})
+    deep: list[dict[str, Any]] = []
+    if args.deep:
+        from .anomalies import anomalies
+
+        for ref in args.files:
+            path, only = split_ref(ref)
+            for nsg in read_nsgs(path, params=params):
+                if only and only.lower() not in (nsg.name.lower(), (nsg.raw_name or "").lower()):
+                    continue
+                if nsg.errors:
+                    continue  # reported above; a broken NSG has no meaning to analyse
+                policy = Policy(
+                    single=nsg,
+                    virtual_network=args.vnet,
+                    service_tags=tags,
+                    asgs={k: v.split(",") for k, v in _kv(args.asg, "--asg").items()},
+                )
+                deep += [f.to_dict() for f in anomalies(policy)]
     if args.json:
-        dump_json({"files": files, "problems": total})
+        dump_json({"files": files, "problems": total, "anomalies": deep if args.deep else None})
     else:
         for f in files:
             for n in f["nsgs"]:
@@ -343,7 +361,51 @@ def cmd_lint(args: argparse.Namespace) -> int:
                 for w in n["warnings"]:
                     print(f"  warning: {w}")
         print(f"{total} problem(s)")
-    return EXIT_FINDINGS if total else EXIT_OK
+        if args.deep:
+            print(f"\n{len(deep)} anomal{'y' if len(deep) == 1 else 'ies'} (exact, over the whole flow space):")
+            for f in deep:
+                print(f"  {f['kind']}: NSG {f['nsg']} {f['direction']} {f['rule']} ({f['priority']}): {f['explanation']}")
+    return EXIT_FINDINGS if total or deep else EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .whatif import diff
+
+    old_ref = args.old_nsg or args.nsg
+    new_ref = args.new_nsg or args.nsg
+    if not old_ref or not new_ref:
+        raise AduFwError("give --nsg FILE (the same NSG on both sides) or --old-nsg FILE and --new-nsg FILE")
+    if not (args.old_nsg or args.new_nsg or args.old_service_tags or args.new_service_tags):
+        raise AduFwError("nothing to compare: give --old-nsg/--new-nsg and/or --old-service-tags/--new-service-tags")
+    common = dict(
+        virtual_network=args.vnet,
+        asgs={k: v.split(",") for k, v in _kv(args.asg, "--asg").items()},
+        params=_params(args),
+    )
+    old = Policy.from_nsg(old_ref, service_tags=load_cached(args.old_service_tags), **common)  # type: ignore[arg-type]
+    new = Policy.from_nsg(new_ref, service_tags=load_cached(args.new_service_tags), **common)  # type: ignore[arg-type]
+    d = diff(old, new, flows=args.flows or None)
+    if args.json:
+        doc = d.to_dict()
+        doc["old"] = {"nsg": old_ref, "service_tags": old.service_tags.source}
+        doc["new"] = {"nsg": new_ref, "service_tags": new.service_tags.source}
+        dump_json(doc)
+    else:
+        print(f"old: {old_ref} with {old.service_tags.source}")
+        print(f"new: {new_ref} with {new.service_tags.source}")
+        print(f"{len(d.changes)} region(s) of the flow space change decision or deciding rule")
+        for c in d.changes:
+            r = c.region
+            print(f"\n{c.direction} {r['family']} {r['protocols']} src ports {r['src_ports']} dst ports {r['dst_ports']}: "
+                  f"{c.old['access']} ({c.old['rule']}) -> {c.new['access']} ({c.new['rule']})")
+            print(f"  src ({r['src_addresses']:,} addresses): {', '.join(r['src'])}")
+            print(f"  dst ({r['dst_addresses']:,} addresses): {', '.join(r['dst'])}")
+        if args.flows:
+            print(f"\nrecorded flows compared: {d.flows_compared:,}; changed: {d.flows_changed:,}")
+            for f in d.flow_changes[:20]:
+                print(f"  {f['direction']} {f['src_ip']} -> {f['dst_ip']}:{f['dst_port']}: "
+                      f"{f['old']['access']} ({f['old']['rule']}) -> {f['new']['access']} ({f['new']['rule']})")
+    return EXIT_FINDINGS if d else EXIT_OK
 
 
 def _open_flows(path: str, batch_rows: int) -> Any:
@@ -636,8 +698,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
     )
+    p.add_argument("--deep", action="store_true",
+                   help="also find shadowed, redundant, generalizing and correlated rules, exactly, with witness flows")
+    p.add_argument("--vnet", metavar="CIDR", action="append", default=[], help="VirtualNetwork space (for --deep)")
+    p.add_argument("--asg", metavar="NAME=IP[,IP...]", action="append", default=[], help="ASG members (for --deep)")
     _common(p)
     p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser(
+        "diff",
+        help="what changes between two NSGs and/or two service-tag files (exit 1 when anything does)",
+        description="The exact set of flows whose decision or deciding rule changes, as regions of the flow space "
+        "(protocols x source prefixes x ports x destination prefixes, per direction) with address counts. "
+        "--flows also replays recorded flow logs through both sides.",
+    )
+    p.add_argument("--nsg", metavar="FILE[:NAME]", help="the NSG on both sides (when only the service tags change)")
+    p.add_argument("--old-nsg", metavar="FILE[:NAME]")
+    p.add_argument("--new-nsg", metavar="FILE[:NAME]")
+    p.add_argument("--old-service-tags", metavar="FILE", help="default: the newest embedded file")
+    p.add_argument("--new-service-tags", metavar="FILE", help="default: the newest embedded file")
+    p.add_argument("--flows", metavar="PATH", nargs="+", help="flow logs to replay through both sides")
+    p.add_argument("--vnet", metavar="CIDR", action="append", default=[])
+    p.add_argument("--asg", metavar="NAME=IP[,IP...]", action="append", default=[])
+    p.add_argument("--param", metavar="NAME=VALUE", action="append", default=[])
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_diff)
     return parser
 
 
