@@ -7,9 +7,10 @@ w1:   a 200-rule NSG with real tags, 10M IPv4 flows as integer columns: the comp
       evaluator and a per-flow pytricia evaluator (both sampled); IPv6 and string-address inputs.
 w2:   ClassBench rule sets and traces (1K and 10K rules): compile time and classify rate, checked
       against a linear first-match scan.
+lint: exact rule-anomaly analysis (lint --deep) of 200- and 1,000-rule NSGs with real tags.
 e2e:  flow-log analysis end to end (JSON files on disk -> evaluated counts) on a generated NSG v2
       data set, against orjson.loads of the same bytes alone; peak memory for 1x and 2x the data.
-Run: .venv/bin/python bench/compare.py [--only tags|w1|w2|e2e] [--n N] [--flows N] [--e2e-mb MB]
+Run: .venv/bin/python bench/compare.py [--only tags|w1|w2|e2e|lint] [--n N] [--flows N] [--e2e-mb MB]
 """
 from __future__ import annotations
 
@@ -366,9 +367,28 @@ def bench_e2e(args: argparse.Namespace) -> None:
           f"({res['b'][0]:,} tuples, {res['b'][0] / res['b'][1]:,.0f} tuples/s)")
 
 
+def bench_lint(args: argparse.Namespace) -> None:
+    import sys
+    from collections import Counter
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from workloads import w1_policy
+
+    from adu_fw.anomalies import anomalies
+
+    print("\nLINT --deep: exact anomalies of NSGs built like W1 (real tags, CIDR lists, port lists)")
+    for n in (200, 1000):
+        policy = w1_policy(n)
+        t = time.perf_counter()
+        found = anomalies(policy)
+        dt = time.perf_counter() - t
+        kinds = Counter(f.kind for f in found)
+        print(f"{n:>5} rules: {dt:6.1f} s  " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["tags", "w1", "w2", "e2e"])
+    ap.add_argument("--only", choices=["tags", "w1", "w2", "e2e", "lint"])
     ap.add_argument("--e2e-mb", type=float, default=100, help="size of the generated flow-log set (the 2x run doubles it)")
     ap.add_argument("--e2e-child", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1_000_000, help="addresses for the tags benchmark")
@@ -379,7 +399,7 @@ def main() -> None:
     if args.e2e_child:
         _e2e_child(args.e2e_child)
         return
-    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2), ("e2e", bench_e2e)):
+    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2), ("e2e", bench_e2e), ("lint", bench_lint)):
         if args.only in (None, name):
             fn(args)
 

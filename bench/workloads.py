@@ -20,13 +20,13 @@ W1_TAGS = ["AzureCloud", "AzureDeviceUpdate", "Storage", "Storage.WestEurope", "
 PORT_LISTS = ["443", "80,443", "1024-65535", "22", "3389", "53", "8000-8100,9000", "*", "5671-5672", "8883"]
 
 
-def w1_rules(n: int = 200, seed: int = 11) -> list[dict]:
+def w1_rules(n: int = 200, seed: int = 11, max_step: int = 15) -> list[dict]:
     rng = random.Random(seed)
     rules = []
     prio = {"Inbound": 100, "Outbound": 100}
     for i in range(n):
         direction = "Outbound" if i % 3 else "Inbound"
-        prio[direction] += rng.randint(1, 15)
+        prio[direction] += rng.randint(1, max_step)
         kind = rng.random()
         if kind < 0.5:
             remote = rng.choice(W1_TAGS)
@@ -47,8 +47,9 @@ def w1_rules(n: int = 200, seed: int = 11) -> list[dict]:
     return rules
 
 
-def w1_policy() -> Policy:
-    return Policy.from_nsg({"name": "w1-nsg", "properties": {"securityRules": w1_rules()}},
+def w1_policy(n: int = 200) -> Policy:
+    rules = w1_rules(n, max_step=15 if n <= 200 else 3)
+    return Policy.from_nsg({"name": "w1-nsg", "properties": {"securityRules": rules}},
                            virtual_network=["10.0.0.0/16"], service_tags=load_cached())
 
 
