@@ -7,10 +7,12 @@ w1:   a 200-rule NSG with real tags, 10M IPv4 flows as integer columns: the comp
       evaluator and a per-flow pytricia evaluator (both sampled); IPv6 and string-address inputs.
 w2:   ClassBench rule sets and traces (1K and 10K rules): compile time and classify rate, checked
       against a linear first-match scan.
+spark: adu_fw.spark.evaluate on local[2] against the single-process path on the same flows, with
+      the share of time an identity mapInArrow (Arrow transfer alone) takes.
 lint: exact rule-anomaly analysis (lint --deep) of 200- and 1,000-rule NSGs with real tags.
 e2e:  flow-log analysis end to end (JSON files on disk -> evaluated counts) on a generated NSG v2
       data set, against orjson.loads of the same bytes alone; peak memory for 1x and 2x the data.
-Run: .venv/bin/python bench/compare.py [--only tags|w1|w2|e2e|lint] [--n N] [--flows N] [--e2e-mb MB]
+Run: .venv/bin/python bench/compare.py [--only tags|w1|w2|e2e|lint|spark] [--n N] [--flows N] [--e2e-mb MB]
 """
 from __future__ import annotations
 
@@ -386,9 +388,67 @@ def bench_lint(args: argparse.Namespace) -> None:
         print(f"{n:>5} rules: {dt:6.1f} s  " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
 
 
+def bench_spark(args: argparse.Namespace) -> None:
+    import os
+    import pickle
+    import sys
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from workloads import w1_flows, w1_policy
+
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        print("\nSPARK skipped: pyspark not installed (make test installs it)")
+        return
+    from adu_fw import spark as adu_spark
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    n = args.spark_flows
+    policy = w1_policy()
+    blob = pickle.dumps(policy.compile(), protocol=5)
+    flows = w1_flows(n)
+    table = pa.table({"direction": pa.array(np.where(flows["direction"] == 1, "O", "I")),
+                      "protocol": pa.array(flows["protocol"].astype(np.int32)),
+                      "src_ip": pa.array(flows["src_ip"].astype(np.int64)), "src_port": pa.array(flows["src_port"].astype(np.int32)),
+                      "dst_ip": pa.array(flows["dst_ip"].astype(np.int64)), "dst_port": pa.array(flows["dst_port"].astype(np.int32))})
+    t = time.perf_counter()
+    policy.evaluate({k: table.column(k) for k in table.column_names}, threads=2)
+    t_single = time.perf_counter() - t
+    spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+             .config("spark.sql.execution.arrow.maxRecordsPerBatch", "200000").getOrCreate())
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(table, f"{tmp}/flows.parquet", row_group_size=500_000)
+        df = spark.read.parquet(f"{tmp}/flows.parquet").repartition(2).cache()
+        df.count()
+
+        def identity(batches):
+            yield from batches
+
+        df.mapInArrow(identity, df.schema).write.format("noop").mode("overwrite").save()  # start the workers
+        t = time.perf_counter()
+        df.mapInArrow(identity, df.schema).write.format("noop").mode("overwrite").save()
+        t_transfer = time.perf_counter() - t
+        t = time.perf_counter()
+        adu_spark.evaluate(df, policy).write.format("noop").mode("overwrite").save()
+        t_spark = time.perf_counter() - t
+    spark.stop()
+    print(f"\nSPARK: W1 policy, {n:,} IPv4 flows (integer columns), compiled policy pickled: {len(blob) / 1024:.0f} KiB")
+    print(f"{'':<46}{'seconds':>9}{'flows/s':>14}{'vs single process':>19}")
+    for name, secs in (("single process, Policy.evaluate, 2 threads", t_single),
+                       ("Spark local[2], mapInArrow identity (transfer)", t_transfer),
+                       ("Spark local[2], adu_fw.spark.evaluate", t_spark)):
+        print(f"{name:<46}{secs:>9.2f}{n / secs:>14,.0f}{t_single / secs:>18.2f}x")
+    print(f"Arrow transfer (identity pass) is {t_transfer / t_spark:.0%} of the Spark evaluate time")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["tags", "w1", "w2", "e2e", "lint"])
+    ap.add_argument("--only", choices=["tags", "w1", "w2", "e2e", "lint", "spark"])
+    ap.add_argument("--spark-flows", type=int, default=2_000_000, help="flows for the Spark benchmark")
     ap.add_argument("--e2e-mb", type=float, default=100, help="size of the generated flow-log set (the 2x run doubles it)")
     ap.add_argument("--e2e-child", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1_000_000, help="addresses for the tags benchmark")
@@ -399,7 +459,7 @@ def main() -> None:
     if args.e2e_child:
         _e2e_child(args.e2e_child)
         return
-    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2), ("e2e", bench_e2e), ("lint", bench_lint)):
+    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2), ("e2e", bench_e2e), ("lint", bench_lint), ("spark", bench_spark)):
         if args.only in (None, name):
             fn(args)
 

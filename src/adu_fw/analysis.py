@@ -23,7 +23,7 @@ from .flowlogs import FlowLogStream
 from .ip import parse_addresses, parse_prefixes
 from .policy import Policy
 
-__all__ = ["Report", "analyze", "TagMatcher"]
+__all__ = ["Report", "analyze", "TagMatcher", "row_agreement"]
 
 EXAMPLES = 10
 COMPARABLE_PREFIXES = ("userrule_", "defaultrule_")
@@ -213,7 +213,8 @@ def analyze(
     return report
 
 
-def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray) -> None:
+def _agreement_masks(batch: Any, verdicts: pa.Table, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(known, decision differs, rule differs, rule comparable) per row."""
     li, lvals = _dict_parts(batch.column("logged_rule"))
     ci, cvals = _dict_parts(verdicts.column("log_rule"))
     di, dvals = _dict_parts(batch.column("logged_decision"))
@@ -231,6 +232,23 @@ def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np
         same = lv == cv or (len(lv.split("_", 1)[-1]) >= TRUNCATED_RULE_NAME and cv.startswith(lv))
         same_rule[pair == p] = same
     rule_diff = known & comparable & ~same_rule & ~dec_diff
+    return known, dec_diff, rule_diff, comparable
+
+
+def row_agreement(batch: Any, verdicts: pa.Table) -> np.ndarray:
+    """Per row: agree, disagree_decision, disagree_rule, unknown (no logged decision) or rejected."""
+    ok = verdicts.column("rule_index").to_numpy() != -2
+    known, dec_diff, rule_diff, _ = _agreement_masks(batch, verdicts, ok)
+    out = np.full(len(ok), "agree", dtype=object)
+    out[ok & ~known] = "unknown"
+    out[dec_diff] = "disagree_decision"
+    out[rule_diff] = "disagree_rule"
+    out[~ok] = "rejected"
+    return out
+
+
+def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray) -> None:
+    known, dec_diff, rule_diff, comparable = _agreement_masks(batch, verdicts, ok)
     report.unknown += int((ok & ~known).sum())
     report.decision_disagree += int(dec_diff.sum())
     report.rule_disagree += int(rule_diff.sum())

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from . import _tuples
 from .errors import AduFwError
 
-__all__ = ["read", "FlowLogStream", "ReadStats", "SCHEMA", "FlowLogError", "path_parts", "MAX_FILE_BYTES"]
+__all__ = ["read", "read_blob", "FlowLogStream", "ReadStats", "SCHEMA", "FlowLogError", "path_parts", "MAX_FILE_BYTES"]
 
 MAX_FILE_BYTES = 1 << 30  # one hourly blob is read whole; a larger one is refused, not truncated
 MAX_TUPLES_PER_RECORD = 10_000_000
@@ -389,7 +389,7 @@ def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadSta
     if bad_rows.any():
         for code in np.unique(status[bad_rows]).tolist():
             rows = np.flatnonzero(status == code)
-            where = [f"{source} record {record_index[i]} tuple {tuple_index[i]}: {raw.tuples[i][:80]}" for i in rows[:EXAMPLES].tolist()]
+            where = [f"{source} record {record_index[i]} tuple {tuple_index[i]}: {str(raw.tuples[i])[:80]}" for i in rows[:EXAMPLES].tolist()]
             stats.reject(_REASONS[code], len(rows), where)
     odd = (status == 0) & (version != 4) & (decision == 2)
     if odd.any():
@@ -494,20 +494,28 @@ class FlowLogStream:
             raw_bytes = path.read_bytes()
         except OSError as exc:
             raise FlowLogError(f"{source}: cannot read: {exc.strerror or exc}") from None
-        self.stats.files += 1
-        records = _decode_records(raw_bytes, source, self.stats)
-        raw = _Raw()
-        for i, rec in enumerate(records):
-            self.stats.records += 1
-            _record_tuples(rec, i, source, raw, self.stats, parts.get("mac"))
-            if len(raw) >= self.batch_tuples:
-                batch = _batch(raw, source, parts, self.stats)
-                raw = _Raw()
-                if batch is not None:
-                    yield batch
-        batch = _batch(raw, source, parts, self.stats)
-        if batch is not None:
-            yield batch
+        yield from read_blob(raw_bytes, source, self.stats, parts=parts, batch_tuples=self.batch_tuples)
+
+
+def read_blob(
+    raw: bytes, source: str, stats: ReadStats, *, parts: dict[str, Any] | None = None, batch_tuples: int = 500_000
+) -> Iterator[pa.RecordBatch]:
+    """One blob's bytes (as read from storage by anyone, e.g. Spark) as batches; ``stats`` is updated."""
+    parts = path_parts(source) if parts is None else parts
+    stats.files += 1
+    records = _decode_records(raw, source, stats)
+    buf = _Raw()
+    for i, rec in enumerate(records):
+        stats.records += 1
+        _record_tuples(rec, i, source, buf, stats, parts.get("mac"))
+        if len(buf) >= batch_tuples:
+            batch = _batch(buf, source, parts, stats)
+            buf = _Raw()
+            if batch is not None:
+                yield batch
+    batch = _batch(buf, source, parts, stats)
+    if batch is not None:
+        yield batch
 
 
 def read(

@@ -42,6 +42,52 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 }
 NSG_POLICY_VALUES = ("Enabled", "NetworkSecurityGroupEnabled")
 MAX_CHAIN = 16
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+_STR_LIST = ("list", str)
+_STR_MAP = ("map", str)
+#: the expected type of every field (optional unless checked by ``_need``)
+SCHEMA: dict[str, dict[str, Any]] = {
+    "accounts": {"name": str, "public_network_access": str, "public_cname": str, "public_ip": str,
+                 "manual_approval": bool, "linked_iot_hub": dict},
+    "vnets": {"name": str, "address_space": _STR_LIST, "peerings": _STR_LIST, "dns_servers": _STR_LIST,
+              "subnets": ("list", dict)},
+    "subnets": {"name": str, "prefix": str, "private_endpoint_network_policies": str, "nsg": str},
+    "private_endpoints": {"name": str, "account": str, "vnet": str, "subnet": str, "ip": str, "state": str,
+                          "requested_by": str, "requester_owns_account": bool},
+    "private_dns_zones": {"name": str, "records": _STR_MAP, "links": ("list", dict)},
+    "links": {"vnet": str, "fallback_to_internet": bool},
+    "dns_servers": {"name": str, "ip": str, "vnet": str, "forward_to_azure": bool,
+                    "conditional_forwarders": _STR_MAP, "records": _STR_MAP},
+    "onprem": {"name": str, "dns_server": str},
+    "linked_iot_hub": {"name": str, "public_network_access": str},
+}
+
+
+def _check_types(item: dict[str, Any], kind: str, where: str, source: str) -> None:
+    for key, want in SCHEMA[kind].items():
+        if key not in item or (item[key] is None and key in ("vnet", "dns_server")):
+            continue
+        value = item[key]
+        ok = True
+        if isinstance(want, tuple):
+            shape, elem = want
+            if shape == "list":
+                ok = isinstance(value, list) and all(isinstance(v, elem) and not isinstance(v, bool) or elem is bool for v in value)
+            else:
+                ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, elem) for k, v in value.items())
+            expected = f"a list of {elem.__name__}" if shape == "list" else f"an object of {elem.__name__} values"
+        else:
+            ok = isinstance(value, want) and (want is bool or not isinstance(value, bool))
+            expected = want.__name__
+        if not ok:
+            raise TopologyError(f"expected {expected}, got {str(value)[:60]!r}", file=source, record=where, field=key)
+        if key in ("subnets", "links"):
+            for i, sub in enumerate(value):
+                _check_types(sub, key, f"{where} {key}[{i}]", source)
+        if key == "linked_iot_hub":
+            _check_types(value, "linked_iot_hub", f"{where} linked_iot_hub", source)
 
 
 class TopologyError(AduFwError):
@@ -126,6 +172,8 @@ class Topology:
     def load(cls, path: str | Path) -> "Topology":
         p = Path(path)
         try:
+            if p.stat().st_size > MAX_FILE_BYTES:
+                raise TopologyError(f"file is larger than {MAX_FILE_BYTES} bytes", file=str(p))
             text = p.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise TopologyError(f"cannot read the file: {exc}", file=str(p)) from None
@@ -143,6 +191,8 @@ class Topology:
                 doc = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise TopologyError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=str(p)) from None
+            except RecursionError:
+                raise TopologyError("JSON nesting is too deep", file=str(p)) from None
         return cls(doc, source=str(p), base_dir=p.parent)
 
     def _index(self, key: str, name_key: str) -> dict[str, dict[str, Any]]:
@@ -155,6 +205,7 @@ class Topology:
             if not isinstance(item, dict):
                 raise TopologyError("expected an object", file=self.source, record=where)
             name = _need(item, name_key, where, self.source)
+            _check_types(item, key, where, self.source)
             if name.lower() in out:
                 raise TopologyError(f"duplicate name {name!r}", file=self.source, record=where, field=name_key)
             out[name.lower()] = item

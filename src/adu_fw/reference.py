@@ -29,6 +29,8 @@ def _ranges(prefixes: tuple[str, ...]) -> dict[int, tuple[list[int], list[int]]]
     """
     hit = _ranges_cache.get(id(prefixes))
     if hit is None or hit[0] is not prefixes:
+        if len(_ranges_cache) > 1024:  # bounded: a long-lived process sees many policies
+            _ranges_cache.clear()
         by_version: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
         for p in prefixes:
             net = ipaddress.ip_network(p, strict=False)

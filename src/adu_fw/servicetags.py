@@ -41,6 +41,8 @@ __all__ = [
 KNOWN_CLOUDS = ("Public", "AzureGovernment", "China", "AzureGermany")
 _FILE_NAME = re.compile(r"ServiceTags_(?P<cloud>[A-Za-z]+)_(?P<date>\d{8})", re.IGNORECASE)
 MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_TAGS = 100_000
+MAX_PREFIXES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,12 @@ class ServiceTags:
                 f"expected a list, got {type(values).__name__}", file=source, record="top level", field="values"
             )
         api_shape = "nextlink" in top or "type" in top or isinstance(top.get("changenumber"), str)
+        if len(values) > MAX_TAGS:
+            raise ServiceTagError(f"{len(values)} tags; the limit is {MAX_TAGS}", file=source, field="values")
         tags = [_read_tag(value, i, source) for i, value in enumerate(values)]
+        total = sum(len(t.address_prefixes) for t in tags)
+        if total > MAX_PREFIXES:
+            raise ServiceTagError(f"{total} prefixes in all; the limit is {MAX_PREFIXES}", file=source, field="addressPrefixes")
         api_shape = api_shape or any(t.platform is None and t.region_id is None for t in tags)
         cloud = _as_str(top.get("cloud"), source, "top level", "cloud", default=None)
         date = None
