@@ -25,7 +25,7 @@ SETTINGS = settings(max_examples=int(os.environ.get("ADU_FW_FUZZ_EXAMPLES", "60"
 
 weird_values = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.just(math.nan), st.just(math.inf),
-    st.text(max_size=20), st.text(min_size=5000, max_size=6000), st.just([]), st.just({}), st.just("[parameters('x')]"),
+    st.text(max_size=20), st.text(min_size=5000, max_size=6000), st.builds(list), st.builds(dict), st.just("[parameters('x')]"),
     st.just("10.0.0.0/33"), st.just("::/0"), st.just("*"), st.just("0-65535"), st.just("65536"),
 )
 
@@ -65,7 +65,7 @@ def mutated(draw, seed_file):
                 for _ in range(draw(st.sampled_from([2, 50, 3000]))):
                     v = [v]
                 parent[key] = v
-        except (KeyError, IndexError, TypeError, RecursionError):
+        except (KeyError, IndexError, TypeError, RecursionError, ValueError):
             continue
     try:
         return json.dumps(doc, allow_nan=True).encode()

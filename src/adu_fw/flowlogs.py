@@ -295,8 +295,18 @@ def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStat
         return
     props = rec.get("properties") if isinstance(rec.get("properties"), dict) else None
     version = None
-    if isinstance(rec.get("flowLogVersion"), int) or "flowRecords" in rec:
-        version = int(rec.get("flowLogVersion") or 4)
+    damaged: list[str] = []
+
+    def items(value: Any, what: str) -> list[Any]:
+        """A list as the format says, else nothing readable (noted, never silent)."""
+        if value is None or isinstance(value, list):
+            return value or []
+        damaged.append(what)
+        return []
+
+    flv = rec.get("flowLogVersion")
+    if "flowRecords" in rec or flv is not None:
+        version = 4 if flv in (None, 4) or flv == "4" else None
     elif props is not None:
         v = props.get("Version", props.get("version"))
         version = int(v) if isinstance(v, int) or (isinstance(v, str) and v.isdigit()) else None
@@ -304,20 +314,27 @@ def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStat
     rmac = rec.get("macAddress") or default_mac
     count = 0
     if version == 4:
-        flows = (rec.get("flowRecords") or {}).get("flows") if isinstance(rec.get("flowRecords"), dict) else None
-        for f in flows or []:
+        fr = rec.get("flowRecords")
+        flows = items(fr.get("flows"), "flowRecords.flows") if isinstance(fr, dict) else items(fr, "flowRecords")
+        for f in flows:
             if not isinstance(f, dict):
+                damaged.append("flows[]")
                 continue
-            for g in f.get("flowGroups") or []:
+            for g in items(f.get("flowGroups"), "flowGroups"):
                 if isinstance(g, dict):
-                    count += raw.add_group(g.get("flowTuples") or [], g.get("rule"), rmac, f.get("aclID"), rid, 4, index, count)
+                    count += raw.add_group(items(g.get("flowTuples"), "flowTuples"), g.get("rule"), rmac, f.get("aclID"), rid, 4, index, count)
+                else:
+                    damaged.append("flowGroups[]")
     elif version in (1, 2) and props is not None:
-        for f in props.get("flows") or []:
+        for f in items(props.get("flows"), "properties.flows"):
             if not isinstance(f, dict):
+                damaged.append("flows[]")
                 continue
-            for g in f.get("flows") or []:
+            for g in items(f.get("flows"), "flows[].flows"):
                 if isinstance(g, dict):
-                    count += raw.add_group(g.get("flowTuples") or [], f.get("rule"), g.get("mac") or rmac, None, rid, version, index, count)
+                    count += raw.add_group(items(g.get("flowTuples"), "flowTuples"), f.get("rule"), g.get("mac") or rmac, None, rid, version, index, count)
+                else:
+                    damaged.append("flows[].flows[]")
     else:
         n = len(re.findall(r"\d{10,13},", json.dumps(rec)))
         stats.tuples_read += n
@@ -325,6 +342,9 @@ def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStat
         stats.versions["unknown"] += 1
         return
     stats.versions[version] += 1
+    if damaged:
+        stats.notes.append(f"{source} record {index}: malformed structure ({', '.join(sorted(set(damaged)))}): "
+                           "those parts hold no readable tuple")
     if count > MAX_TUPLES_PER_RECORD:
         raise FlowLogError(f"{source} record {index}: {count} tuples; the limit per record is {MAX_TUPLES_PER_RECORD}")
 

@@ -147,7 +147,13 @@ def evaluate(df: Any, policy: Any) -> Any:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     blob = pickle.dumps(policy.compile(), protocol=5)
-    base = to_arrow_schema(df.schema)
+    if "_file_stats" in df.columns:
+        base = _plain(READ_SCHEMA)
+    else:
+        try:
+            base = to_arrow_schema(df.schema, timezone="UTC")
+        except TypeError:  # pyspark < 4 has no timezone argument
+            base = to_arrow_schema(df.schema)
     schema = pa.schema(list(base) + [pa.field(n, t) for n, t in EVAL_COLUMNS])
     return df.mapInArrow(_evaluator(blob), _spark_schema(schema))
 
