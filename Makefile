@@ -37,6 +37,7 @@ sanitize:
 	test -x $(SAN_VENV)/bin/python || $(PYTHON) -m venv $(SAN_VENV)
 	$(SAN_VENV)/bin/python -m pip install --quiet "setuptools>=64" wheel "Cython>=3.1" "numpy>=2" "pyarrow>=14" \
 		"netaddr>=1.0" "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4"
+	rm -rf build-san
 	ADU_FW_NO_OPENMP=1 ADU_FW_EXTRA_CFLAGS="$(SAN_FLAGS)" ADU_FW_EXTRA_LDFLAGS="-fsanitize=address,undefined" \
 		$(SAN_VENV)/bin/python -m pip install --quiet --no-cache-dir --no-build-isolation --force-reinstall --no-deps .
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
@@ -63,10 +64,11 @@ $(VENV)/.spark: $(VENV)/.deps
 	touch $@
 
 $(STAMP): $(VENV)/.deps $(SOURCES)
+	rm -rf build
 	$(PIP) install --quiet --no-build-isolation ".[test]"
 	touch $@
 
 venv install: $(STAMP)
 
 clean:
-	rm -rf build dist src/*.egg-info src/adu_fw/*.c src/adu_fw/*.so $(VENV) $(SAN_VENV)
+	rm -rf build build-san dist src/*.egg-info src/adu_fw/*.c src/adu_fw/*.so $(VENV) $(SAN_VENV)

@@ -60,7 +60,11 @@ extensions = [
 
 print(f"adu-fw: building with OpenMP={'yes' if OPENMP else 'no'}", file=sys.stderr)
 
+# Sanitizer builds never share object files with normal builds (distutils reuses objects by date).
+BUILD_BASE = "build-san" if extra_cflags else "build"
+
 setup(
+    options={"build": {"build_base": BUILD_BASE}},
     ext_modules=cythonize(
         extensions,
         include_path=["src"],

@@ -211,6 +211,10 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
     )
+    f = p.add_argument_group("Azure Firewall")
+    f.add_argument("--firewall-policy", metavar="FILE", help="an Azure Firewall policy instead of NSGs")
+    f.add_argument("--ip-group", metavar="NAME=IP[,IP...]", action="append", default=[], help="IP Group members ('NAME=' for empty)")
+    f.add_argument("--dns", metavar="FQDN=IP[,IP...]", action="append", default=[], help="DNS map for FQDNs in network rules")
 
 
 def _kv(items: list[str], opt: str) -> dict[str, str]:
@@ -259,7 +263,34 @@ def _yn(b: bool) -> str:
     return "yes" if b else "no"
 
 
+def _firewall_of(args: argparse.Namespace) -> Any:
+    from .firewall import FirewallPolicy
+
+    fw = FirewallPolicy.load(
+        args.firewall_policy,
+        ip_groups={k: [m for m in v.split(",") if m] for k, v in _kv(args.ip_group, "--ip-group").items()},
+        dns={k: v.split(",") for k, v in _kv(args.dns, "--dns").items()},
+        service_tags=_tags_of(args),
+        params=_params(args),
+    )
+    for note in fw.notes:
+        print(f"adu-fw: note: {note}", file=sys.stderr)
+    return fw
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.firewall_policy:
+        v = _firewall_of(args).check(args.protocol, args.src, args.src_port, args.dst, args.dst_port, fqdn=args.fqdn)
+        if args.json:
+            dump_json(v.to_dict())
+        else:
+            where = f"{v.kind} rule {v.group}/{v.collection}/{v.rule}" if v.rule else "default deny (no rule matched)"
+            print(f"{v.access}: {where}" + (f", translated to {v.translated}" if v.translated else ""))
+            for n in v.notes:
+                print(f"  note: {n}")
+        return EXIT_OK
+    if not args.direction:
+        raise AduFwError("--direction is required (inbound or outbound)")
     policy = _policy_of(args)
     v = policy.check(args.direction, args.protocol, args.src, args.src_port, args.dst, args.dst_port)
     if args.json:
@@ -439,7 +470,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    policy = _policy_of(args)
+    policy = _firewall_of(args) if args.firewall_policy else _policy_of(args)
     total, batches = _open_flows(args.flows, args.batch_rows)
     writer: Any = None
     counts = {"rows": 0, "allowed": 0, "denied": 0, "rejected": 0}
@@ -693,13 +724,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate one flow against an NSG, or a subnet NSG and NIC NSG, with Azure's semantics. "
         "Exit 0 whatever the verdict; 2 on bad input.",
     )
-    p.add_argument("--direction", required=True, help="inbound or outbound")
+    p.add_argument("--direction", help="inbound or outbound (required for NSGs)")
     p.add_argument("--protocol", required=True, help="tcp, udp, icmp, esp, ah, or an IANA number")
     p.add_argument("--src", required=True, metavar="IP")
     p.add_argument("--src-port", type=int, default=0, metavar="N")
     p.add_argument("--dst", required=True, metavar="IP")
     p.add_argument("--dst-port", type=int, default=0, metavar="N")
     p.add_argument("--explain", action="store_true", help="show every rule examined, per NSG, field by field")
+    p.add_argument("--fqdn", metavar="NAME", help="the flow's HTTP Host / TLS SNI (firewall application rules)")
     _policy_options(p)
     _common(p)
     p.set_defaults(func=cmd_check)

@@ -281,6 +281,13 @@ class Policy:
 
 
     @staticmethod
+    def from_firewall(source: Any, **kwargs: Any) -> Any:
+        """An Azure Firewall policy (see ``adu_fw.firewall.FirewallPolicy.load`` for the options)."""
+        from .firewall import FirewallPolicy
+
+        return FirewallPolicy.load(source, **kwargs)
+
+    @staticmethod
     def from_classbench(path: str | Path) -> Any:
         """A ClassBench rule file as a first-match rule list (see ``adu_fw.classbench.RuleList``)."""
         from .classbench import RuleList
