@@ -60,7 +60,7 @@ $(VENV)/.deps: $(VENV)/bin/python pyproject.toml
 $(VENV)/.spark: $(VENV)/.deps
 	@command -v java >/dev/null 2>&1 || { echo "no java: installing a headless JRE"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless) >/dev/null; }
-	$(PIP) install --quiet "pyspark>=3.5" "pandas>=2.2"
+	$(PIP) install --quiet "pyspark>=3.5" "pandas>=2.2,<3"
 	touch $@
 
 $(STAMP): $(VENV)/.deps $(SOURCES)

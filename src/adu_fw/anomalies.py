@@ -56,17 +56,7 @@ class Finding:
 
 
 def match_rules(policy: Policy, nsg: Any, rules: list[Rule]) -> list[MatchRule]:
-    return [
-        MatchRule(
-            protocols=None if r.protocol_number is None else frozenset({r.protocol_number}),
-            src=policy.side_prefixes(nsg, r, "source"),
-            src_ports=r.source_ports,
-            dst=policy.side_prefixes(nsg, r, "destination"),
-            dst_ports=r.destination_ports,
-            deny=r.access == "Deny",
-        )
-        for r in rules
-    ]
+    return policy.match_rules(nsg, rules)
 
 
 def _lowest(x: int) -> int:

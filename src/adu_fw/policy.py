@@ -310,17 +310,7 @@ class Policy:
                 key = (id(nsg), direction)
                 if key not in built:
                     rules = nsg.evaluation_order(direction)
-                    match_rules = [
-                        MatchRule(
-                            protocols=None if r.protocol_number is None else frozenset({r.protocol_number}),
-                            src=self.side_prefixes(nsg, r, "source"),
-                            src_ports=r.source_ports,
-                            dst=self.side_prefixes(nsg, r, "destination"),
-                            dst_ports=r.destination_ports,
-                            deny=r.access == "Deny",
-                        )
-                        for r in rules
-                    ]
+                    match_rules = self.match_rules(nsg, rules)
                     classifiers.append(build_classifier(match_rules, PORTED_TCP_UDP, cache))
                     built[key] = len(classifiers) - 1
                     for r in rules:
@@ -334,6 +324,20 @@ class Policy:
                 stages[d].append(built[key])
         self._compiled = CompiledPolicy(assemble(classifiers, stages, np.array(deny, dtype=np.uint8)), labels)
         return self._compiled
+
+    def match_rules(self, nsg: NSG, rules: list[Rule]) -> list[MatchRule]:
+        """The rules as the compiled matcher and the flow-space searches see them (tags expanded)."""
+        return [
+            MatchRule(
+                protocols=None if r.protocol_number is None else frozenset({r.protocol_number}),
+                src=self.side_prefixes(nsg, r, "source"),
+                src_ports=r.source_ports,
+                dst=self.side_prefixes(nsg, r, "destination"),
+                dst_ports=r.destination_ports,
+                deny=r.access == "Deny",
+            )
+            for r in rules
+        ]
 
     def evaluate(self, flows: Any, *, threads: int | None = None) -> Any:
         """Every flow through the compiled matcher: a pyarrow Table (see ``adu_fw.evaluate``)."""

@@ -213,10 +213,11 @@ def _parse_ports(items: list[Any], fld: str, probs: _Problems) -> tuple[tuple[in
                 probs.add(fld, f"{part!r}: reversed range (start is above end)", item)
             else:
                 ranges.append((lo, hi))
-    return tuple(_merge(ranges)) if ranges else ((0, 65535),)
+    return tuple(merge_ranges(ranges)) if ranges else ((0, 65535),)
 
 
-def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, joined inclusive integer ranges (touching ones join too)."""
     out: list[list[int]] = []
     for lo, hi in sorted(ranges):
         if out and lo <= out[-1][1] + 1:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from .compile import PORTED_TCP_UDP, MatchRule, build_classifier
+from .rules import merge_ranges
 
 __all__ = ["Space", "Box", "summarize_intervals"]
 
@@ -81,13 +82,7 @@ def _ports_text(ranges: Sequence[tuple[int, int]]) -> str:
 
 
 def _merge(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    out: list[list[int]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return tuple((a, b) for a, b in out)
+    return tuple(merge_ranges(spans))
 
 
 def summarize_intervals(family: int, spans: Sequence[tuple[int, int]], limit: int = 12) -> list[str]:
