@@ -175,3 +175,19 @@ def test_compiled_network_rules_equal_the_reference(specs, seed):
     for row, got_rule, got_access in zip(rows, t.column("rule").to_pylist(), t.column("access").to_pylist()):
         v = fw.check(*row)
         assert (got_access, got_rule) == (v.access, v.rule), row
+
+
+def test_analyze_flow_logs_through_a_firewall_policy(tmp_path, capsys):
+    from adu_fw.demo import demo_dir
+
+    policy = [group("g", 100, coll("adu", 100, "Allow", [net_rule("adu-443", src=["10.20.0.0/16", "2001:db8:20::/48"],
+                                                                     dst=["AzureDeviceUpdate"], ports=["443"])]))]
+    p = tmp_path / "fw.json"
+    p.write_text(json.dumps(policy))
+    code = main(["analyze", str(demo_dir() / "flowlogs"), "--firewall-policy", str(p), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["policy"]["firewall_policy"] == str(p)
+    rec = doc["reconciliation"]
+    assert rec["reconciles"] and rec["evaluated"] > 0
+    hits = {r["rule"]: r["flows"] for r in doc["rules"]}
+    assert hits["adu-443"] == doc["tag"]["outbound_to_tag"]["allowed"] > 0

@@ -225,10 +225,12 @@ def _agreement_masks(batch: Any, verdicts: pa.Table, ok: np.ndarray) -> tuple[np
     comparable_v = np.array([v.startswith(COMPARABLE_PREFIXES) for v in lvals], dtype=bool)
     comparable = comparable_v[li]
     # compare rule names through a table of (logged, computed) dictionary pairs: few distinct pairs
-    pair = li * (len(cvals) + 1) + ci
+    li_, ci_ = np.where(li < 0, len(lvals) - 1, li), np.where(ci < 0, len(cvals) - 1, ci)  # nulls: the "" entry
+    base = len(cvals)
+    pair = li_ * base + ci_
     same_rule = np.zeros(len(li), bool)
     for p in np.unique(pair).tolist():
-        lv, cv = lvals[p // (len(cvals) + 1)], cvals[p % (len(cvals) + 1)]
+        lv, cv = lvals[p // base], cvals[p % base]
         same = lv == cv or (len(lv.split("_", 1)[-1]) >= TRUNCATED_RULE_NAME and cv.startswith(lv))
         same_rule[pair == p] = same
     rule_diff = known & comparable & ~same_rule & ~dec_diff

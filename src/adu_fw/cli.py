@@ -540,7 +540,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
     from .flowlogs import read
 
-    policy = _policy_of(args)
+    # a firewall policy replays the logged flows through the firewall instead (agreement then compares
+    # the firewall's decision with what the NSGs logged)
+    policy = _firewall_of(args) if args.firewall_policy else _policy_of(args)
     stream = read(args.paths, since=_when(args.since, "--since"), until=_when(args.until, "--until"))
     writer: Any = None
     progress = Progress(len(stream.files), "analyze (files)")
@@ -566,7 +568,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if writer is not None:
             writer.close()
     doc = report.to_dict()
-    doc["policy"] = {"nsgs": [n.name for n in policy.nsgs], "service_tags": _source_doc(policy.service_tags)}
+    doc["policy"] = {
+        "nsgs": [n.name for n in getattr(policy, "nsgs", [])],
+        "firewall_policy": args.firewall_policy,
+        "service_tags": _source_doc(policy.service_tags),
+    }
     if args.html:
         from .htmlreport import render
 
