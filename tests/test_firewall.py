@@ -191,3 +191,20 @@ def test_analyze_flow_logs_through_a_firewall_policy(tmp_path, capsys):
     assert rec["reconciles"] and rec["evaluated"] > 0
     hits = {r["rule"]: r["flows"] for r in doc["rules"]}
     assert hits["adu-443"] == doc["tag"]["outbound_to_tag"]["allowed"] > 0
+
+
+def test_classic_rule_collections():
+    classic = {"resources": [{"type": "Microsoft.Network/azureFirewalls", "name": "fw", "properties": {
+        "networkRuleCollections": [{"name": "net", "properties": {"priority": 200, "action": {"type": "Allow"}, "rules": [
+            {"name": "adu", "protocols": ["TCP"], "sourceAddresses": ["10.0.0.0/16"], "destinationAddresses": ["AzureDeviceUpdate"],
+             "destinationPorts": ["443"]}]}},
+            {"name": "deny-first", "properties": {"priority": 100, "action": {"type": "Deny"}, "rules": [
+                {"name": "block", "protocols": ["Any"], "sourceAddresses": ["10.0.9.0/24"], "destinationAddresses": ["*"],
+                 "destinationPorts": ["*"]}]}}],
+        "applicationRuleCollections": [{"name": "app", "properties": {"priority": 300, "action": {"type": "Allow"}, "rules": [
+            {"name": "gh", "sourceAddresses": ["*"], "targetFqdns": ["github.com"], "protocols": [{"protocolType": "Https", "port": 443}]}]}}],
+        "natRuleCollections": []}}]}
+    fw = FirewallPolicy.load(classic)
+    assert fw.check("tcp", "10.0.9.4", 1, "20.119.27.201", 443).rule == "block"  # collection priority 100 first
+    assert fw.check("tcp", "10.0.1.4", 1, "20.119.27.201", 443).rule == "adu"
+    assert fw.check("tcp", "10.0.1.4", 1, "140.82.121.4", 443, fqdn="github.com").rule == "gh"
