@@ -7,14 +7,19 @@ class per field, and the AND of the five classes' rule bitsets; the lowest set b
 A direction is a sequence of classifiers (stages); a deny ends the sequence, otherwise the last
 stage's rule is reported. See ``adu_fw.compile`` for how the arrays are built.
 """
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
+from libc.stdint cimport uint8_t, int16_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
 from cython.parallel cimport prange
 
 cdef extern from *:
     """
     static inline int adu_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+    static inline void adu_prefetch(const void* p) { __builtin_prefetch(p, 0, 1); }
     """
     int adu_ctz64(unsigned long long x) noexcept nogil
+    void adu_prefetch(const void* p) noexcept nogil
+
+# classify_v4 prefetches the first-level index entries of flow i + 8 while flow i runs: the address
+# lookups are dependent cache misses, and this lets them overlap (measured: about +10% on W1)
 
 
 cdef struct Tables:
@@ -35,9 +40,9 @@ cdef struct Tables:
     const int32_t* v4_shift      # per (classifier, side): bucket = key >> shift
     const int64_t* v4_boff       # per (classifier, side): offset of its bucket index in v4_bucket
     const int32_t* v4_bucket     # per bucket b: first interval (absolute) whose start >= b << shift
-    const int32_t* v4_uniform    # per bucket b: its class when no interval starts inside it, else
+    const int16_t* v4_uniform    # per bucket b: its class when no interval starts inside it, else
                                  # -1 (search) or -2-j: sub-table j of v4_sub, indexed by the next 8 bits
-    const int32_t* v4_sub        # 256 entries per sub-table: a class, or -1 (search)
+    const int16_t* v4_sub        # 256 entries per sub-table: a class, or -1 (search)
     const uint32_t* v4_starts
     const int32_t* v4_class
     const int64_t* v6_off
@@ -70,6 +75,17 @@ cdef inline int32_t _v4(const Tables* t, int32_t k, int side, uint32_t key) noex
         else:
             hi = mid
     return t.v4_class[lo]
+
+
+cdef inline void _prefetch_v4(const Tables* t, uint8_t d, uint32_t src, uint32_t dst) noexcept nogil:
+    cdef int32_t s, k, ks
+    if d >= t.n_dirs:
+        return
+    for s in range(t.n_stages[d]):
+        k = t.stages[d * t.max_stages + s]
+        ks = 2 * k
+        adu_prefetch(&t.v4_uniform[t.v4_boff[ks] + (src >> t.v4_shift[ks])])
+        adu_prefetch(&t.v4_uniform[t.v4_boff[ks + 1] + (dst >> t.v4_shift[ks + 1])])
 
 
 cdef inline int32_t _v6(const Tables* t, int32_t k, int side, uint64_t khi, uint64_t klo) noexcept nogil:
@@ -160,8 +176,8 @@ cdef class Matcher:
         cdef const int32_t[::1] v4_shift = a["v4_shift"]
         cdef const int64_t[::1] v4_boff = a["v4_boff"]
         cdef const int32_t[::1] v4_bucket = a["v4_bucket"]
-        cdef const int32_t[::1] v4_uniform = a["v4_uniform"]
-        cdef const int32_t[::1] v4_sub = a["v4_sub"]
+        cdef const int16_t[::1] v4_uniform = a["v4_uniform"]
+        cdef const int16_t[::1] v4_sub = a["v4_sub"]
         cdef const uint32_t[::1] v4_starts = a["v4_starts"]
         cdef const int32_t[::1] v4_class = a["v4_class"]
         cdef const int64_t[::1] v6_off = a["v6_off"]
@@ -254,14 +270,21 @@ cdef class Matcher:
             return
         cdef Tables t = self.t
         cdef int64_t v
+        cdef Py_ssize_t ahead
         if nt == 1:
             with nogil:
                 for i in range(n):
+                    ahead = i + 8
+                    if ahead < n:
+                        _prefetch_v4(&t, direction[ahead], src[ahead], dst[ahead])
                     v = _one(&t, direction[i], protocol[i], 4, 0, src[i], src_port[i], 0, dst[i], dst_port[i])
                     out_rule[i] = <int32_t>(v >> 1)
                     out_allow[i] = <uint8_t>(v & 1)
         else:
             for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+                ahead = i + 8
+                if ahead < n:
+                    _prefetch_v4(&t, direction[ahead], src[ahead], dst[ahead])
                 v = _one(&t, direction[i], protocol[i], 4, 0, src[i], src_port[i], 0, dst[i], dst_port[i])
                 out_rule[i] = <int32_t>(v >> 1)
                 out_allow[i] = <uint8_t>(v & 1)

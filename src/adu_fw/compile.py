@@ -208,11 +208,15 @@ def build_classifier(rules: Sequence[MatchRule], ported: np.ndarray, cache: _Int
     )
 
 
+MAX_SMALL = 32767  # int16 entries keep the hot index tables small (a cache matter, not a correctness one)
+
+
 def _v4_index(starts: np.ndarray, classes: np.ndarray, n_subs: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Two-level index over an IPv4 interval table (top 16 bits, then 8 more where needed).
 
-    Returns the per-bucket entries (class, -1 search, or -2-j for sub-table j), the first interval
-    starting at or after each bucket (for the search), and the new sub-tables.
+    Returns the per-bucket int16 entries (class, -1 search, or -2-j for sub-table j), the first
+    interval starting at or after each bucket (for the search), and the new int16 sub-tables.
+    Classes or sub-tables beyond int16 fall back to -1, the binary search: never a wrong answer.
     """
     s64 = starts.astype(np.uint64)
     edges = np.arange(65537, dtype=np.uint64) << np.uint64(16)
@@ -220,15 +224,19 @@ def _v4_index(starts: np.ndarray, classes: np.ndarray, n_subs: int) -> tuple[np.
     first[-1] = len(starts)
     holder = np.searchsorted(s64, edges[:-1], side="right") - 1  # interval holding each bucket's first address
     inside = np.searchsorted(s64, edges[1:], side="left") - np.searchsorted(s64, edges[:-1], side="right")
-    entry = np.where(inside == 0, classes[holder], -1).astype(np.int32)
+    small = np.where(classes <= MAX_SMALL, classes, -1)
+    entry = np.where(inside == 0, small[holder], -1).astype(np.int32)
     subs = []
     for b in np.flatnonzero(inside > 0).tolist():
+        j = n_subs + len(subs)
+        if j + 2 > MAX_SMALL:
+            break  # the remaining buckets search
         sub_edges = (np.uint64(b) << np.uint64(16)) + (np.arange(257, dtype=np.uint64) << np.uint64(8))
         h = np.searchsorted(s64, sub_edges[:-1], side="right") - 1
         ins = np.searchsorted(s64, sub_edges[1:], side="left") - np.searchsorted(s64, sub_edges[:-1], side="right")
-        subs.append(np.where(ins == 0, classes[h], -1).astype(np.int32))
-        entry[b] = -2 - (n_subs + len(subs) - 1)
-    return np.append(entry, -1).astype(np.int32), first, subs
+        subs.append(np.where(ins == 0, small[h], -1).astype(np.int16))
+        entry[b] = -2 - j
+    return np.append(entry, -1).astype(np.int16), first, subs
 
 
 def assemble(
@@ -310,8 +318,8 @@ def assemble(
         "v4_shift": v4_shift,
         "v4_boff": v4_boff,
         "v4_bucket": cat(buckets, np.int32),
-        "v4_uniform": cat(uniform, np.int32),
-        "v4_sub": cat(subs, np.int32) if subs else np.full(256, -1, np.int32),
+        "v4_uniform": cat(uniform, np.int16),
+        "v4_sub": cat(subs, np.int16) if subs else np.full(256, -1, np.int16),
         "v4_starts": cat(v4s, np.uint32),
         "v4_class": cat(v4c, np.int32),
         "v6_off": v6_off,
