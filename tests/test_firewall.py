@@ -2,7 +2,6 @@
 service tags, Any-with-port, and the compiled network-rule matcher against the reference."""
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 

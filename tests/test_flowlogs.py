@@ -5,7 +5,6 @@ import datetime as dt
 import gzip
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pyarrow as pa

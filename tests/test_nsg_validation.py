@@ -41,7 +41,7 @@ def problems(*rules):
 def test_rule_problems_name_nsg_rule_and_field(bad, fld, match):
     errs = problems(bad)
     assert errs, "expected a problem"
-    assert any(f"NSG 'n1'" in e and f"field '{fld}'" in e and match in e for e in errs), errs
+    assert any("NSG 'n1'" in e and f"field '{fld}'" in e and match in e for e in errs), errs
     with pytest.raises(PolicyError, match="NSG 'n1'"):
         load_nsg(nsg("n1", bad))
 

@@ -421,7 +421,6 @@ def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadSta
     if not keep.any():
         return None
     idx = np.flatnonzero(keep)
-    gtake = pa.array(group[idx])
     rid_path = parts_of_path.get("resource_id")
     rids = [r or rid_path for r in raw.g_rid]
     names = [(r.rstrip("/").split("/")[-1] if r else None) for r in rids]

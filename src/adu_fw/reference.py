@@ -8,7 +8,6 @@ the compiled path is tested against it.
 from __future__ import annotations
 
 import bisect
-import bisect
 import ipaddress
 from typing import Any
 
