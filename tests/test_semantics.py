@@ -376,3 +376,33 @@ def test_trail_reports_the_five_field_matches_per_rule():
 def test_bad_flows_are_clear_errors(args, match):
     with pytest.raises(PolicyError, match=match):
         pol().check(*args)
+
+
+# -- platform traffic (decision 6) and the AzurePlatform* tags (§1.8) ----------------------------------------
+def test_platform_traffic_is_evaluated_like_any_flow_by_default():
+    p = pol(rule("deny-all-out", 100, "Outbound", access="Deny"))
+    v = p.check("Outbound", "udp", VM, 50000, "168.63.129.16", 53)
+    assert (v.access, v.rule) == ("Deny", "deny-all-out")
+
+
+def test_platform_bypass_option_models_the_data_plane():
+    rules = [rule("deny-all-out", 100, "Outbound", access="Deny")]
+    p = pol(*rules, platform_bypass=True)
+    v = p.check("Outbound", "udp", VM, 50000, "168.63.129.16", 53)
+    assert (v.access, v.rule) == ("Allow", "PlatformBypass")
+    assert p.check("Outbound", "tcp", VM, 50000, "169.254.169.254", 80).rule == "PlatformBypass"
+    assert p.check("Outbound", "tcp", VM, 50000, "8.8.8.8", 80).rule == "deny-all-out"  # other traffic as usual
+    t = p.evaluate({"direction": ["O", "O"], "protocol": ["udp", "tcp"], "src_ip": [VM, VM], "src_port": [1, 1],
+                    "dst_ip": ["168.63.129.16", "8.8.8.8"], "dst_port": [53, 80]})
+    assert t.column("rule").to_pylist() == ["PlatformBypass", "deny-all-out"]
+
+
+def test_platform_tags_filter_platform_traffic_even_with_the_bypass():
+    p = pol(rule("no-imds", 100, "Outbound", access="Deny", dst="AzurePlatformIMDS"),
+            rule("no-dns", 110, "Outbound", access="Deny", dst="azureplatformdns", dport="53", protocol="Udp"),
+            platform_bypass=True)
+    assert p.check("Outbound", "tcp", VM, 1, "169.254.169.254", 80).rule == "no-imds"
+    assert p.check("Outbound", "udp", VM, 1, "168.63.129.16", 53).rule == "no-dns"
+    assert p.check("Outbound", "tcp", VM, 1, "168.63.129.16", 80).rule == "PlatformBypass"
+    with pytest.raises(PolicyError, match="AzurePlatformLKM"):
+        pol(rule("lkm", 100, "Outbound", dst="AzurePlatformLKM"))

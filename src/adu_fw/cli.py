@@ -211,6 +211,13 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
     )
+    g.add_argument(
+        "--platform-bypass",
+        action="store_true",
+        help="model the data plane: traffic to 168.63.129.16 / 169.254.169.254 (and probes from 168.63.129.16) "
+        "skips the NSGs unless a rule with an AzurePlatform* tag matches it (default: evaluated like any flow, "
+        "as IP flow verify does)",
+    )
     f = p.add_argument_group("Azure Firewall")
     f.add_argument("--firewall-policy", metavar="FILE", help="an Azure Firewall policy instead of NSGs")
     f.add_argument("--ip-group", metavar="NAME=IP[,IP...]", action="append", default=[], help="IP Group members ('NAME=' for empty)")
@@ -249,6 +256,7 @@ def _policy_of(args: argparse.Namespace) -> Policy:
         service_tags=_tags_of(args),
         asgs={k: v.split(",") for k, v in _kv(args.asg, "--asg").items()},
         params=_params(args),
+        platform_bypass=args.platform_bypass,
     )
     if args.nsg:
         policy = Policy.from_nsg(args.nsg, **common)  # type: ignore[arg-type]

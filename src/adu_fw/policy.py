@@ -27,6 +27,8 @@ from .verdict import Flow, Verdict, normalize_direction
 __all__ = ["Policy", "HOST_VIP", "NON_PUBLIC_V4", "PUBLIC_V6"]
 
 HOST_VIP = "168.63.129.16/32"
+IMDS = "169.254.169.254/32"
+PLATFORM_ADDRESSES = ("168.63.129.16", "169.254.169.254")
 #: IPv4 space that is never Internet (product decision 2)
 NON_PUBLIC_V4 = (
     "0.0.0.0/8",
@@ -88,6 +90,7 @@ class Policy:
         virtual_network: Sequence[str] = (),
         service_tags: ServiceTags | str | Path | None = None,
         asgs: Mapping[str, Sequence[str] | str] | None = None,
+        platform_bypass: bool = False,
     ) -> None:
         if single is not None and (subnet is not None or nic is not None):
             raise PolicyError("give one NSG, or a subnet and/or NIC NSG, not both")
@@ -95,6 +98,8 @@ class Policy:
             if nsg is not None:
                 nsg.raise_first()
         self.subnet, self.nic, self.single = subnet, nic, single
+        #: model the data plane: platform traffic skips the NSGs unless an AzurePlatform* rule matches it
+        self.platform_bypass = platform_bypass
         self.service_tags = (
             service_tags if isinstance(service_tags, ServiceTags) else load_cached(service_tags)
         )
@@ -122,6 +127,7 @@ class Policy:
         service_tags: ServiceTags | str | Path | None = None,
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         params: Mapping[str, Any] | None = None,
+        platform_bypass: bool = False,
     ) -> "Policy":
         """A policy of one NSG (as IP flow verify sees a NIC with only this NSG)."""
         return cls(
@@ -129,6 +135,7 @@ class Policy:
             virtual_network=virtual_network,
             service_tags=service_tags,
             asgs=asgs,
+            platform_bypass=platform_bypass,
         )
 
     @classmethod
@@ -141,6 +148,7 @@ class Policy:
         service_tags: ServiceTags | str | Path | None = None,
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         params: Mapping[str, Any] | None = None,
+        platform_bypass: bool = False,
     ) -> "Policy":
         """The subnet NSG and/or the NIC NSG of one NIC (a missing level allows)."""
         return cls(
@@ -149,6 +157,7 @@ class Policy:
             virtual_network=virtual_network,
             service_tags=service_tags,
             asgs=asgs,
+            platform_bypass=platform_bypass,
         )
 
     def _vnet(self, given: Sequence[str]) -> tuple[str, ...]:
@@ -249,6 +258,18 @@ class Policy:
             return self._internet
         if low == "azureloadbalancer":
             return (HOST_VIP,)
+        if low == "azureplatformdns":
+            return (HOST_VIP,)
+        if low == "azureplatformimds":
+            return (IMDS,)
+        if low == "azureplatformlkm":
+            raise PolicyError(
+                "AzurePlatformLKM: Microsoft does not publish the addresses of the licensing service, so adu-fw "
+                "cannot evaluate this tag",
+                file=nsg.source,
+                record=where,
+                field=fld,
+            )
         found = self.service_tags.get(tag)
         if found is None:
             raise PolicyError(
@@ -278,6 +299,14 @@ class Policy:
     ) -> Verdict:
         """The decision for one flow, the deciding rule, and the per-NSG trail."""
         return evaluate(self, Flow.make(direction, protocol, src, src_port, dst, dst_port))
+
+    def is_platform_flow(self, flow: Flow) -> bool:
+        """With ``platform_bypass``: traffic to the host services (outbound) or from the host VIP (inbound)."""
+        if not self.platform_bypass:
+            return False
+        if flow.direction == "Outbound":
+            return str(flow.dst) in PLATFORM_ADDRESSES
+        return str(flow.src) == PLATFORM_ADDRESSES[0]
 
 
     @staticmethod
@@ -343,7 +372,46 @@ class Policy:
         """Every flow through the compiled matcher: a pyarrow Table (see ``adu_fw.evaluate``)."""
         from .evaluate import evaluate
 
-        return evaluate(self.compile(), flows, threads=threads)
+        table = evaluate(self.compile(), flows, threads=threads)
+        if self.platform_bypass:
+            table = self._apply_platform_bypass(flows, table)
+        return table
+
+    def _apply_platform_bypass(self, flows: Any, table: Any) -> Any:
+        """Re-answer the (few) platform flows with the reference evaluator, which models the bypass."""
+        import pyarrow as pa
+
+        from .flowtable import columns_of
+
+        cols = columns_of(flows)
+        n = table.num_rows
+        src = [str(v) for v in (cols["src_ip"].to_pylist() if hasattr(cols["src_ip"], "to_pylist") else list(cols["src_ip"]))]
+        dst = [str(v) for v in (cols["dst_ip"].to_pylist() if hasattr(cols["dst_ip"], "to_pylist") else list(cols["dst_ip"]))]
+        candidates = [i for i in range(n) if dst[i] in PLATFORM_ADDRESSES or src[i] == PLATFORM_ADDRESSES[0]]
+        if not candidates:
+            return table
+        rows = table.to_pylist()
+
+        def value(name: str, i: int) -> Any:
+            col = cols[name]
+            v = col[i]
+            return v.as_py() if hasattr(v, "as_py") else (v.item() if hasattr(v, "item") else v)
+
+        for i in candidates:
+            if rows[i]["rule_index"] == -2:
+                continue
+            d = value("direction", i)
+            direction = ("Inbound" if d == 0 else "Outbound") if isinstance(d, int) else d
+            proto = value("protocol", i)
+            s_ip = str(ipaddress.ip_address(value("src_ip", i)))
+            d_ip = str(ipaddress.ip_address(value("dst_ip", i)))
+            v = self.check(direction, proto, s_ip, value("src_port", i), d_ip, value("dst_port", i))
+            labels = self.compile().labels
+            index = next((k for k in range(len(labels["rule"])) if labels["nsg"][k] == v.nsg and labels["log_rule"][k] == v.log_rule
+                          and labels["direction"][k] == v.direction), -1)
+            rows[i].update(access=v.access, allowed=v.allowed, rule=v.rule, rule_index=index, nsg=v.nsg, log_rule=v.log_rule)
+        return pa.Table.from_pylist(rows, schema=pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                                                             for f in table.schema]))
 
 
 def _as_nsg(source: NsgSource, name: str | None, params: Mapping[str, Any] | None) -> NSG:

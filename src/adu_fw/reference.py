@@ -11,7 +11,7 @@ import bisect
 import ipaddress
 from typing import Any
 
-from .rules import PORTED, Rule
+from .rules import PLATFORM_TAGS, PORTED, Rule
 from .verdict import Flow, NsgTrail, RuleTrail, Verdict
 
 __all__ = ["evaluate", "evaluate_nsg", "rule_fields"]
@@ -86,18 +86,37 @@ def evaluate_nsg(policy: Any, nsg: Any, flow: Flow, level: str = "nsg") -> NsgTr
     raise AssertionError("the default DenyAll rule matches every flow")  # pragma: no cover
 
 
+def _platform_only(policy: Any, nsg: Any, flow: Flow, level: str) -> NsgTrail | None:
+    """Platform bypass: only rules naming an AzurePlatform* tag apply; None when none matches."""
+    examined = []
+    for rule in nsg.evaluation_order(flow.direction):
+        if rule.default or not ({rule.source.tag, rule.destination.tag} & PLATFORM_TAGS):
+            continue
+        t = rule_fields(policy, nsg, rule, flow)
+        examined.append(t)
+        if t.matched:
+            return NsgTrail(nsg.name, level, rule.access, rule.name, rule.priority, rule.log_name, tuple(examined))
+    return None
+
+
 def evaluate(policy: Any, flow: Flow) -> Verdict:
     """Every NSG of the direction in order: a deny ends it, an allow needs every present NSG to allow."""
     trail: list[NsgTrail] = []
     last_allow: NsgTrail | None = None
+    bypass = getattr(policy, "is_platform_flow", lambda f: False)(flow)
     for level, nsg in policy.levels(flow.direction):
-        t = evaluate_nsg(policy, nsg, flow, level)
+        if bypass:
+            t = _platform_only(policy, nsg, flow, level)
+            if t is None:
+                continue  # this NSG does not filter platform traffic
+        else:
+            t = evaluate_nsg(policy, nsg, flow, level)
         trail.append(t)
         if t.access == "Deny":
             return Verdict("Deny", t.rule, t.priority, t.nsg, flow.direction, t.log_rule, tuple(trail))
         last_allow = t
-    if last_allow is None:  # no NSG at any level: allowed
-        return Verdict("Allow", None, None, None, flow.direction, None, ())
+    if last_allow is None:  # no NSG at any level (or platform traffic no AzurePlatform* rule filters): allowed
+        return Verdict("Allow", "PlatformBypass" if bypass else None, None, None, flow.direction, None, tuple(trail))
     return Verdict(
         "Allow", last_allow.rule, last_allow.priority, last_allow.nsg, flow.direction, last_allow.log_rule, tuple(trail)
     )

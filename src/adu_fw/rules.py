@@ -40,7 +40,16 @@ MAX_ASGS_PER_SIDE = 10
 _NAME = re.compile(r"^\w(?:[\w.-]{0,78}[\w_])?$")
 _PORT = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$")
 #: the built-in tags whose meaning comes from context, not from the service-tag file
-CONTEXT_TAGS = {"virtualnetwork": "VirtualNetwork", "internet": "Internet", "azureloadbalancer": "AzureLoadBalancer"}
+CONTEXT_TAGS = {
+    "virtualnetwork": "VirtualNetwork",
+    "internet": "Internet",
+    "azureloadbalancer": "AzureLoadBalancer",
+    # NSG-only tags for platform services; not in the service-tag files (docs §1.8)
+    "azureplatformdns": "AzurePlatformDNS",
+    "azureplatformimds": "AzurePlatformIMDS",
+    "azureplatformlkm": "AzurePlatformLKM",
+}
+PLATFORM_TAGS = frozenset({"AzurePlatformDNS", "AzurePlatformIMDS", "AzurePlatformLKM"})
 _CLASSIC_TAGS = {"virtual_network": "VirtualNetwork", "internet": "Internet", "azure_loadbalancer": "AzureLoadBalancer"}
 
 
