@@ -207,3 +207,19 @@ def test_classic_rule_collections():
     assert fw.check("tcp", "10.0.9.4", 1, "20.119.27.201", 443).rule == "block"  # collection priority 100 first
     assert fw.check("tcp", "10.0.1.4", 1, "20.119.27.201", 443).rule == "adu"
     assert fw.check("tcp", "10.0.1.4", 1, "140.82.121.4", 443, fqdn="github.com").rule == "gh"
+
+
+def test_base_policy_inside_one_template_is_processed_first():
+    """A child's group with a better priority still comes after every group of its basePolicy."""
+    template = {"resources": [
+        {"type": "Microsoft.Network/firewallPolicies", "name": "parent"},
+        {"type": "Microsoft.Network/firewallPolicies", "name": "child",
+         "properties": {"basePolicy": {"id": "[resourceId('Microsoft.Network/firewallPolicies', 'parent')]"}}},
+        {"type": "Microsoft.Network/firewallPolicies/ruleCollectionGroups", "name": "child/ChildGroup",
+         "properties": {"priority": 100, "ruleCollections": [coll("child-allow", 100, "Allow", [net_rule("child-rule", ports=["443"])])]}},
+        {"type": "Microsoft.Network/firewallPolicies/ruleCollectionGroups", "name": "parent/ParentGroup",
+         "properties": {"priority": 500, "ruleCollections": [coll("parent-deny", 100, "Deny", [net_rule("parent-rule", ports=["443"])])]}},
+    ]}
+    fw = FirewallPolicy.load(template)
+    assert [r.name for r in fw.rules] == ["parent-rule", "child-rule"]
+    assert fw.check("tcp", "10.0.0.4", 1, "8.8.8.8", 443).rule == "parent-rule"

@@ -303,10 +303,19 @@ class _Reader:
         if isinstance(top.get("resources"), list):
             ctx = ArmContext(top.get("parameters") or {}, top.get("variables") or {}, self.params)
             groups, classic = [], []
+            base_of: dict[str, str | None] = {}
             for res in top["resources"]:
                 if not isinstance(res, dict):
                     continue
-                t = str(_lower(res).get("type", "")).lower()
+                low = _lower(res)
+                t = str(low.get("type", "")).lower()
+                if t.endswith("microsoft.network/firewallpolicies"):
+                    try:
+                        pname = str(ctx.resolve(low.get("name", ""))).lower()
+                        base = _lower(_lower(low.get("properties") or {}).get("basepolicy") or {}).get("id")
+                        base_of[pname] = str(ctx.resolve(base)).rstrip("/").split("/")[-1].lower() if base else None
+                    except Unresolved as exc:
+                        raise PolicyError(f"cannot be resolved offline: {exc}", file=source, record="firewall policy") from None
                 if t.endswith("firewallpolicies/rulecollectiongroups"):
                     groups.append(_lower(res))
                 elif t.endswith("microsoft.network/azurefirewalls"):
@@ -314,8 +323,17 @@ class _Reader:
                 for child in _lower(res).get("resources") or []:
                     if isinstance(child, dict) and str(_lower(child).get("type", "")).lower().endswith("rulecollectiongroups"):
                         groups.append(_lower(child))
+            def level(name: str, seen: int = 0) -> int:
+                """How many base policies stand above ``name`` (parents are processed first)."""
+                base = base_of.get(name)
+                return 0 if base is None or seen > 16 else 1 + level(base, seen + 1)
+
             for g in groups:
-                self._group(g, source, depth, ctx)
+                try:
+                    owner = str(ctx.resolve(g.get("name", ""))).split("/")[0].lower()
+                except Unresolved:
+                    owner = ""
+                self._group(g, source, depth + level(owner), ctx)
             for fw in classic:
                 self._classic(fw, source, ctx)
             if not groups and not classic:
