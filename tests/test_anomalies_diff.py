@@ -167,3 +167,21 @@ def test_lint_deep_cli(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
     assert {(a["kind"], a["rule"]) for a in doc["anomalies"]} == {("shadowed", "AllowInternetOutBound"), ("generalization", "deny-internet-out")}
+
+
+def test_diff_cli_with_subnet_and_nic_pairs(tmp_path, capsys):
+    sub = tmp_path / "subnet.json"
+    sub.write_text(json.dumps(nsg("subnet-nsg", rule("allow-443", 100, dport="443", protocol="Tcp"))))
+    nic_old = tmp_path / "nic-old.json"
+    nic_old.write_text(json.dumps(nsg("nic-nsg", rule("allow-443", 100, dport="443", protocol="Tcp"))))
+    nic_new = tmp_path / "nic-new.json"
+    nic_new.write_text(json.dumps(nsg("nic-nsg", rule("allow-443", 100, dport="443", protocol="Tcp", src="203.0.113.0/24"))))
+    code = main(["diff", "--subnet-nsg", str(sub), "--old-nic-nsg", str(nic_old), "--new-nic-nsg", str(nic_new),
+                 "--vnet", "10.0.0.0/16", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["region_count"] >= 1
+    assert all(r["direction"] == "Inbound" and r["old"]["rule"] == "UserRule_allow-443" and r["new"]["nsg"] == "nic-nsg"
+               for r in doc["regions"])
+    # outside 203.0.113.0/24 the NIC now denies, except where a default rule still allows (VNet, probes)
+    assert {r["new"]["rule"] for r in doc["regions"]} == {"DefaultRule_DenyAllInBound", "DefaultRule_AllowVnetInBound",
+                                                         "DefaultRule_AllowAzureLoadBalancerInBound"}

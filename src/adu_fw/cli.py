@@ -411,19 +411,30 @@ def cmd_lint(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from .whatif import diff
 
-    old_ref = args.old_nsg or args.nsg
-    new_ref = args.new_nsg or args.nsg
-    if not old_ref or not new_ref:
-        raise AduFwError("give --nsg FILE (the same NSG on both sides) or --old-nsg FILE and --new-nsg FILE")
-    if not (args.old_nsg or args.new_nsg or args.old_service_tags or args.new_service_tags):
-        raise AduFwError("nothing to compare: give --old-nsg/--new-nsg and/or --old-service-tags/--new-service-tags")
     common = dict(
         virtual_network=args.vnet,
         asgs={k: v.split(",") for k, v in _kv(args.asg, "--asg").items()},
         params=_params(args),
     )
-    old = Policy.from_nsg(old_ref, service_tags=load_cached(args.old_service_tags), **common)  # type: ignore[arg-type]
-    new = Policy.from_nsg(new_ref, service_tags=load_cached(args.new_service_tags), **common)  # type: ignore[arg-type]
+
+    def side(which: str) -> tuple[str, Policy]:
+        single = getattr(args, f"{which}_nsg") or args.nsg
+        subnet = getattr(args, f"{which}_subnet_nsg") or args.subnet_nsg
+        nic = getattr(args, f"{which}_nic_nsg") or args.nic_nsg
+        tags = load_cached(getattr(args, f"{which}_service_tags"))
+        if single and (subnet or nic):
+            raise AduFwError(f"{which}: give an NSG, or a subnet and/or NIC NSG, not both")
+        if single:
+            return single, Policy.from_nsg(single, service_tags=tags, **common)  # type: ignore[arg-type]
+        if subnet or nic:
+            return f"subnet={subnet} nic={nic}", Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common)  # type: ignore[arg-type]
+        raise AduFwError(f"no {which} policy: give --nsg/--{which}-nsg, or --subnet-nsg/--nic-nsg (or their --{which}- forms)")
+
+    if not any(getattr(args, a) for a in ("old_nsg", "new_nsg", "old_subnet_nsg", "new_subnet_nsg", "old_nic_nsg",
+                                          "new_nic_nsg", "old_service_tags", "new_service_tags")):
+        raise AduFwError("nothing to compare: give --old-*/--new-* NSGs and/or --old-service-tags/--new-service-tags")
+    old_ref, old = side("old")
+    new_ref, new = side("new")
     d = diff(old, new, flows=args.flows or None)
     if args.json:
         doc = d.to_dict()
@@ -842,6 +853,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nsg", metavar="FILE[:NAME]", help="the NSG on both sides (when only the service tags change)")
     p.add_argument("--old-nsg", metavar="FILE[:NAME]")
     p.add_argument("--new-nsg", metavar="FILE[:NAME]")
+    p.add_argument("--subnet-nsg", metavar="FILE[:NAME]", help="subnet NSG on both sides")
+    p.add_argument("--nic-nsg", metavar="FILE[:NAME]", help="NIC NSG on both sides")
+    for which in ("old", "new"):
+        p.add_argument(f"--{which}-subnet-nsg", metavar="FILE[:NAME]")
+        p.add_argument(f"--{which}-nic-nsg", metavar="FILE[:NAME]")
     p.add_argument("--old-service-tags", metavar="FILE", help="default: the newest embedded file")
     p.add_argument("--new-service-tags", metavar="FILE", help="default: the newest embedded file")
     p.add_argument("--flows", metavar="PATH", nargs="+", help="flow logs to replay through both sides")
