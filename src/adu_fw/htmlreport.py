@@ -11,7 +11,7 @@ def _bars(rows: list[tuple[str, float]], *, width: int = 640, color: str = "#3b6
         return "<p>(none)</p>"
     top = max(v for _, v in rows) or 1
     h = 18
-    parts = [f'<svg width="{width + 360}" height="{h * len(rows) + 4}" role="img">']
+    parts = [f'<svg width="{width + 440}" height="{h * len(rows) + 4}" role="img">']
     for i, (label, value) in enumerate(rows):
         w = max(1, int(width * value / top)) if value else 0
         y = i * h + 2
@@ -40,9 +40,17 @@ def _timeline(points: list[dict[str, Any]], *, width: int = 900, height: int = 1
     return "".join(parts)
 
 
+def _cell(col: str, value: Any) -> str:
+    text = "" if value is None else str(value)
+    if col == "source_file" and "/" in text:  # blob paths are long: the tail, the whole path on hover
+        short = "/".join(text.split("/")[-7:])
+        return f'<td title="{html.escape(text)}">…/{html.escape(short)}</td>'
+    return f"<td>{html.escape(text)}</td>"
+
+
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(_cell(c, r.get(c)) for c in cols) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -72,9 +80,10 @@ td,th{{border:1px solid #ccc;padding:2px 8px;font-size:13px;text-align:left}} .o
 <p><span class="ok">{agr['agree']:,} agree</span>, <span class="bad">{agr['disagree']:,} disagree</span>
 ({agr['decision_disagree']:,} decision, {agr['rule_disagree']:,} rule), {agr['unknown']:,} unknown,
 {agr['rule_not_comparable']:,} with a rule not comparable (AVNM, platform, unspecified)</p>
-{_table(agr['examples'], ['kind', 'source_file', 'record_index', 'tuple_index', 'direction', 'src_ip', 'dst_ip', 'dst_port', 'logged_decision', 'computed_decision', 'logged_rule', 'computed_log_rule'])}
+{_table(agr['examples'], ['kind', 'direction', 'src_ip', 'dst_ip', 'dst_port', 'logged_decision', 'computed_decision', 'logged_rule', 'computed_log_rule', 'record_index', 'tuple_index', 'source_file'])}
 <h2>Hits per rule</h2>{_bars(hits)}
-<h2>Decisions over time (per hour)</h2>{_timeline(doc['timeline'])}
+<h2>Decisions over time (per hour)</h2>
+<p><span class="ok">&#9632; allowed</span> <span class="bad">&#9632; denied</span> (computed)</p>{_timeline(doc['timeline'])}
 {tag_html}
 <h2>Top talkers</h2>{_table(doc['top_talkers'], ['src_ip', 'flows'])}
 <h2>Denied flows by port</h2>{_table(doc['denied_by_port'], ['protocol', 'dst_port', 'flows'])}
