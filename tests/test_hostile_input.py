@@ -137,3 +137,32 @@ def test_deep_nesting_is_a_clear_error(tmp_path):
     p.write_bytes(deep)
     with pytest.raises(PolicyError, match="nesting is too deep"):
         load_nsg(str(p))
+
+
+def test_documented_limits_are_enforced(tmp_path, monkeypatch):
+    """The README's limits table: each limit gives a clear error naming the file (checked with small limits)."""
+    from adu_fw import ServiceTagError, flowlogs, privatelink, servicetags
+    from adu_fw.flowlogs import FlowLogError, read
+    from adu_fw.privatelink import Topology, TopologyError
+    from adu_fw.servicetags import ServiceTags
+
+    doc = {"values": [{"name": f"T{i}", "properties": {"addressPrefixes": ["10.0.0.0/8", "11.0.0.0/8"]}} for i in range(3)]}
+    raw = json.dumps(doc).encode()
+    monkeypatch.setattr(servicetags, "MAX_TAGS", 2)
+    with pytest.raises(ServiceTagError, match="3 tags; the limit is 2"):
+        ServiceTags.from_bytes(raw, source="t.json")
+    monkeypatch.setattr(servicetags, "MAX_TAGS", 100)
+    monkeypatch.setattr(servicetags, "MAX_PREFIXES", 5)
+    with pytest.raises(ServiceTagError, match="6 prefixes in all; the limit is 5"):
+        ServiceTags.from_bytes(raw, source="t.json")
+    monkeypatch.setattr(servicetags, "MAX_FILE_BYTES", 10)
+    p = tmp_path / "t.json"
+    p.write_bytes(raw)
+    with pytest.raises(ServiceTagError, match="t.json: file is .* bytes"):
+        ServiceTags.load(p)
+    monkeypatch.setattr(privatelink, "MAX_FILE_BYTES", 10)
+    with pytest.raises(TopologyError, match="larger than 10 bytes"):
+        Topology.load(p)
+    monkeypatch.setattr(flowlogs, "MAX_FILE_BYTES", 10)
+    with pytest.raises(FlowLogError, match="the limit is 10"):
+        list(read(p))

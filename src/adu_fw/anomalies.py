@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compile import MatchRule
 from .policy import Policy
 from .rules import Rule
 from .space import Box, Space
 
-__all__ = ["Finding", "anomalies", "match_rules"]
+__all__ = ["Finding", "anomalies"]
 
 MAX_BOXES_PER_RULE = 200_000
 
@@ -53,10 +52,6 @@ class Finding:
             "explanation": self.explanation,
             "overlap": self.overlap,
         }
-
-
-def match_rules(policy: Policy, nsg: Any, rules: list[Rule]) -> list[MatchRule]:
-    return policy.match_rules(nsg, rules)
 
 
 def _lowest(x: int) -> int:
@@ -135,7 +130,7 @@ def anomalies(policy: Policy) -> list[Finding]:
         seen.add(id(nsg))
         for direction in ("Inbound", "Outbound"):
             rules = nsg.evaluation_order(direction)
-            space = Space(match_rules(policy, nsg, rules))
+            space = Space(policy.match_rules(nsg, rules))
             out += _direction(space, rules, nsg.name, direction)
     return out
 

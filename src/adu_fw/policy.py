@@ -391,6 +391,8 @@ class Policy:
         if not candidates:
             return table
         rows = table.to_pylist()
+        labels = self.compile().labels
+        index_of = {(labels["nsg"][k], labels["log_rule"][k], labels["direction"][k]): k for k in range(len(labels["rule"]))}
 
         def value(name: str, i: int) -> Any:
             col = cols[name]
@@ -406,9 +408,7 @@ class Policy:
             s_ip = str(ipaddress.ip_address(value("src_ip", i)))
             d_ip = str(ipaddress.ip_address(value("dst_ip", i)))
             v = self.check(direction, proto, s_ip, value("src_port", i), d_ip, value("dst_port", i))
-            labels = self.compile().labels
-            index = next((k for k in range(len(labels["rule"])) if labels["nsg"][k] == v.nsg and labels["log_rule"][k] == v.log_rule
-                          and labels["direction"][k] == v.direction), -1)
+            index = index_of.get((v.nsg, v.log_rule, v.direction), -1)
             rows[i].update(access=v.access, allowed=v.allowed, rule=v.rule, rule_index=index, nsg=v.nsg, log_rule=v.log_rule)
         return pa.Table.from_pylist(rows, schema=pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
                                                              for f in table.schema]))

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from .anomalies import match_rules
 from .policy import Policy
 from .space import Box, Space
 
@@ -61,7 +60,7 @@ def _sections(policy: Policy, direction: str, base: int, rules_out: list[Any], m
     for _, nsg in policy.levels(direction):
         rules = nsg.evaluation_order(direction)
         secs.append((base + len(rules_out), len(rules)))
-        rules_out += match_rules(policy, nsg, rules)
+        rules_out += policy.match_rules(nsg, rules)
         meta += [(nsg.name, r) for r in rules]
     return secs
 
