@@ -6,7 +6,8 @@ STATUS: tuple[str, ...]
 
 def split(
     data: npt.NDArray[np.uint8],
-    offsets: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    starts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
     version: npt.NDArray[np.int8],
     status: npt.NDArray[np.uint8],
     ms: npt.NDArray[np.int64],

@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 
 from .evaluate import evaluate
 from .flowlogs import FlowLogStream
-from .ip import parse_addresses, parse_prefixes
+from .flowtable import FlowArrays, flow_arrays
+from .ip import format_address, parse_addresses, parse_prefixes
 from .policy import Policy
 
 __all__ = ["Report", "analyze", "TagMatcher", "row_agreement"]
@@ -55,16 +56,25 @@ class TagMatcher:
 
     def contains(self, addresses: Any) -> np.ndarray:
         col = parse_addresses(addresses)
-        out = np.zeros(len(col), bool)
-        v4 = col.family == 4
+        return self.contains_parsed(col.family, col.hi, col.lo)
+
+    def contains_parsed(self, family: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(family), bool)
+        v4 = family == 4
         if v4.any() and len(self.v4_start):
-            keys = col.lo[v4]
+            keys = lo[v4]
             i = np.searchsorted(self.v4_start, keys, side="right") - 1
             out[v4] = (i >= 0) & (self.v4_reach[np.maximum(i, 0)] >= keys)
-        for row in np.flatnonzero(col.family == 6).tolist():
-            key = (int(col.hi[row]) << 64) | int(col.lo[row])
-            i = bisect.bisect_right(self.v6_start, key) - 1
-            out[row] = i >= 0 and self.v6_reach[i] >= key
+        v6 = np.flatnonzero(family == 6)
+        if len(v6) and self.v6_start:
+            # each distinct address once: flow logs repeat the same few remote addresses
+            pairs = np.stack([hi[v6], lo[v6]], axis=1)
+            uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+            hit = np.zeros(len(uniq), bool)
+            for j, (h, l) in enumerate(uniq.tolist()):
+                k = bisect.bisect_right(self.v6_start, (h << 64) | l) - 1
+                hit[j] = k >= 0 and self.v6_reach[k] >= ((h << 64) | l)
+            out[v6] = hit[inverse.reshape(-1)]
         return out
 
 
@@ -83,12 +93,17 @@ class Report:
     rule_not_comparable: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
     hits: dict[int, list[Any]] = field(default_factory=dict)  # rule_index -> [flows, bytes, first, last]
-    talkers: Counter = field(default_factory=Counter)
+    talker_keys: Counter = field(default_factory=Counter)  # address as an int; IPv6 offset by 2**128
     denied_ports: Counter = field(default_factory=Counter)
     timeline: dict[Any, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     tag: str | None = None
     tag_counts: dict[str, Counter] = field(default_factory=lambda: {"Inbound": Counter(), "Outbound": Counter()})
     labels: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def talkers(self) -> Counter:
+        """Flows per source address (text)."""
+        return Counter({_address_text(k): n for k, n in self.talker_keys.items()})
 
     @property
     def rejected(self) -> Counter:
@@ -149,7 +164,7 @@ class Report:
             },
             "rules": rules,
             "unused_rules": [f"{r['nsg']}/{r['rule']} ({r['direction']}, {r['priority']})" for r in rules if r["flows"] == 0],
-            "top_talkers": [{"src_ip": ip, "flows": n} for ip, n in self.talkers.most_common(10)],
+            "top_talkers": [{"src_ip": _address_text(k), "flows": n} for k, n in self.talker_keys.most_common(10)],
             "denied_by_port": [
                 {"protocol": int(p), "dst_port": int(port), "flows": n} for (p, port), n in self.denied_ports.most_common(20)
             ],
@@ -198,8 +213,10 @@ def analyze(
             raise PolicyError(f"unknown service tag {tag!r} (not in {policy.service_tags.source})", field="--tag")
         report.tag = found.name
         matcher = TagMatcher(found.address_prefixes)
-    for batch in stream:
-        verdicts = evaluate(compiled, batch, threads=threads)
+    pairs = stream.pairs() if hasattr(stream, "pairs") else ((b, None) for b in stream)
+    for batch, parsed in pairs:
+        flows = parsed if parsed is not None else flow_arrays(batch)
+        verdicts = evaluate(compiled, flows, threads=threads)
         rule_index = verdicts.column("rule_index").to_numpy()
         ok = rule_index != -2
         if not ok.all():
@@ -209,7 +226,7 @@ def analyze(
         if on_batch is not None:
             on_batch(batch, verdicts)
         _agreement(report, batch, verdicts, ok)
-        _aggregates(report, batch, verdicts, ok, matcher)
+        _aggregates(report, batch, flows, verdicts, ok, matcher)
     return report
 
 
@@ -272,46 +289,119 @@ def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np
             report.examples.append(ex)
 
 
-def _aggregates(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray, matcher: TagMatcher | None) -> None:
+_V6_KEY = 1 << 128
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_HOUR_MS = 3_600_000
+
+
+def _address_text(key: int) -> str:
+    return format_address(6, key - _V6_KEY) if key >= _V6_KEY else format_address(4, key)
+
+
+def _when(ms: int) -> _dt.datetime:
+    return _EPOCH + _dt.timedelta(milliseconds=ms)
+
+
+def _exact_sums(groups: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Per-group int64 sums; float bincount only where it is exact."""
+    if len(values) == 0 or int(np.abs(values).max()) * len(values) < (1 << 53):
+        return np.bincount(groups, weights=values, minlength=size).astype(np.int64)
+    out = np.zeros(size, np.int64)
+    for g in np.unique(groups).tolist():
+        out[g] = int(values[groups == g].sum(dtype=np.int64))
+    return out
+
+
+def _grouped(keys: np.ndarray, *weights: np.ndarray) -> tuple[list[int], list[list[int]]]:
+    """Distinct keys and, per key, the count and the sums of each weight (bincount when keys are dense)."""
+    if len(keys) == 0:
+        return [], [[] for _ in range(1 + len(weights))]
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo < 4 * len(keys) + 1024:
+        idx = (keys - lo).astype(np.intp)
+        counts = np.bincount(idx)
+        present = np.flatnonzero(counts)
+        cols = [counts[present].tolist()] + [np.bincount(idx, weights=w, minlength=len(counts))[present].astype(np.int64).tolist() for w in weights]
+        return (present + lo).tolist(), cols
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    cols = [counts.tolist()] + [np.bincount(inverse, weights=w, minlength=len(uniq)).astype(np.int64).tolist() for w in weights]
+    return uniq.tolist(), cols
+
+
+def _src_keys(flows: FlowArrays, rows: np.ndarray) -> Counter:
+    """Flows per source address of the given rows, keyed by integer."""
+    out: Counter = Counter()
+    if flows.src_v4 is not None:
+        keys, (counts,) = _grouped(flows.src_v4[rows])
+        out.update(dict(zip(keys, counts)))
+        return out
+    src, _ = flows.addresses()
+    fam = src.family[rows]
+    v4 = rows[fam == 4]
+    if len(v4):
+        keys, (counts,) = _grouped(src.lo[v4])
+        out.update(dict(zip(keys, counts)))
+    v6 = rows[fam == 6]
+    if len(v6):
+        uniq, counts = np.unique(np.stack([src.hi[v6], src.lo[v6]], axis=1), axis=0, return_counts=True)
+        out.update({_V6_KEY + ((h << 64) | l): n for (h, l), n in zip(uniq.tolist(), counts.tolist())})
+    return out
+
+
+def _aggregates(
+    report: Report, batch: pa.RecordBatch, flows: FlowArrays, verdicts: pa.Table, ok: np.ndarray, matcher: TagMatcher | None
+) -> None:
+    """Hits per rule, talkers, denied ports, timeline and tag traffic of the evaluated rows, in numpy."""
     if not ok.any():
         return
-    b = pa.Table.from_batches([batch])
-    v = verdicts
-    if not ok.all():
-        take = pa.array(np.flatnonzero(ok))
-        b, v = b.take(take), v.take(take)
-    bytes_col = pc.add(b.column("bytes_src_to_dst").fill_null(0), b.column("bytes_dst_to_src").fill_null(0))
-    t = pa.table({
-        "rule_index": v.column("rule_index"),
-        "bytes": bytes_col,
-        "time": b.column("time"),
-    })
-    g = t.group_by("rule_index").aggregate([("rule_index", "count"), ("bytes", "sum"), ("time", "min"), ("time", "max")])
-    for ri, n, by, first, last in zip(*(g.column(c).to_pylist() for c in ("rule_index", "rule_index_count", "bytes_sum", "time_min", "time_max"))):
-        h = report.hits.setdefault(ri, [0, 0, None, None])
-        h[0] += n
-        h[1] += by or 0
-        h[2] = first if h[2] is None or (first is not None and first < h[2]) else h[2]
-        h[3] = last if h[3] is None or (last is not None and last > h[3]) else h[3]
-    src = pa.table({"src_ip": b.column("src_ip")}).group_by("src_ip").aggregate([("src_ip", "count")])
-    report.talkers.update(dict(zip(src.column("src_ip").to_pylist(), src.column("src_ip_count").to_pylist())))
-    allowed = v.column("allowed").to_numpy(zero_copy_only=False).astype(bool)
+    rows = np.arange(len(ok)) if ok.all() else np.flatnonzero(ok)
+    ms = np.asarray(batch.column("time").cast(pa.int64()).fill_null(0))[rows]
+    nbytes = (
+        np.asarray(batch.column("bytes_src_to_dst").fill_null(0)).astype(np.int64)
+        + np.asarray(batch.column("bytes_dst_to_src").fill_null(0)).astype(np.int64)
+    )[rows]
+    rule = verdicts.column("rule_index").to_numpy()[rows].astype(np.int64) + 1  # -1 (no NSG) -> 0
+    size = int(rule.max()) + 1
+    counts = np.bincount(rule, minlength=size)
+    sums = _exact_sums(rule, nbytes, size)
+    first = np.full(size, np.iinfo(np.int64).max, np.int64)
+    last = np.full(size, np.iinfo(np.int64).min, np.int64)
+    np.minimum.at(first, rule, ms)
+    np.maximum.at(last, rule, ms)
+    for r in np.flatnonzero(counts).tolist():
+        h = report.hits.setdefault(r - 1, [0, 0, None, None])
+        h[0] += int(counts[r])
+        h[1] += int(sums[r])
+        f, l_ = _when(int(first[r])), _when(int(last[r]))
+        h[2] = f if h[2] is None or f < h[2] else h[2]
+        h[3] = l_ if h[3] is None or l_ > h[3] else h[3]
+    report.talker_keys.update(_src_keys(flows, rows))
+    allowed = np.asarray(verdicts.column("allowed").fill_null(False)).astype(bool)[rows]
     denied = ~allowed
     if denied.any():
-        d = pa.table({"protocol": b.column("protocol"), "dst_port": b.column("dst_port")}).filter(pa.array(denied))
-        g = d.group_by(["protocol", "dst_port"]).aggregate([("dst_port", "count")])
-        for p, port, n in zip(g.column("protocol").to_pylist(), g.column("dst_port").to_pylist(), g.column("dst_port_count").to_pylist()):
-            report.denied_ports[(p, port)] += n
-    hours = pc.floor_temporal(b.column("time"), unit="hour")
-    ht = pa.table({"hour": hours, "allowed": pa.array(allowed.astype(np.int64)), "denied": pa.array(denied.astype(np.int64))})
-    g = ht.group_by("hour").aggregate([("allowed", "sum"), ("denied", "sum")])
-    for hour, a, d_ in zip(g.column("hour").to_pylist(), g.column("allowed_sum").to_pylist(), g.column("denied_sum").to_pylist()):
-        report.timeline[hour][0] += a
-        report.timeline[hour][1] += d_
+        proto = flows.protocol[rows][denied].astype(np.int64)
+        port = flows.dst_port[rows][denied].astype(np.int64)
+        keys, (n,) = _grouped((proto << 16) | port)
+        for k, c in zip(keys, n):
+            report.denied_ports[(k >> 16, k & 0xFFFF)] += c
+    hours, (_, a, d) = _grouped(ms // _HOUR_MS, allowed.astype(np.float64), denied.astype(np.float64))
+    for hour, a_, d_ in zip(hours, a, d):
+        slot = report.timeline[_when(hour * _HOUR_MS)]
+        slot[0] += a_
+        slot[1] += d_
     if matcher is not None:
-        outbound = np.asarray(pc.equal(b.column("direction").cast(pa.string()), "Outbound").fill_null(False))
-        remote = pc.if_else(pa.array(outbound), b.column("dst_ip"), b.column("src_ip"))
-        in_tag = matcher.contains(remote)
+        outbound = flows.direction[rows] == 1
+        if flows.v4_ints:
+            remote = np.where(outbound, flows.dst_v4[rows], flows.src_v4[rows]).astype(np.uint64)
+            in_tag = matcher.contains_parsed(np.full(len(rows), 4, np.uint8), np.zeros(len(rows), np.uint64), remote)
+        else:
+            src, dst = flows.addresses()
+            in_tag = matcher.contains_parsed(
+                np.where(outbound, dst.family[rows], src.family[rows]),
+                np.where(outbound, dst.hi[rows], src.hi[rows]),
+                np.where(outbound, dst.lo[rows], src.lo[rows]),
+            )
         for dname, dmask in (("Outbound", outbound), ("Inbound", ~outbound)):
             m = in_tag & dmask
             report.tag_counts[dname]["allowed"] += int((m & allowed).sum())

@@ -2,8 +2,11 @@
 
 Files, directories in the blob layout (``resourceId=/.../y=YYYY/m=MM/d=DD/h=HH/m=00/
 macAddress=MAC/PT1H.json``, both containers), ``.gz`` files and globs. The version is detected
-per record. Tuple strings are split, and their addresses parsed, in compiled code (``_tuples``);
-nothing is split in a Python loop per field.
+per record. A well-formed blob is decoded by a compiled scanner (``_scan``) that leaves the tuple
+strings where they are, as byte spans of the file; anything else (a cut-off blob, a trailing comma
+in odd places, invalid UTF-8, escapes inside tuples) goes through the general decoder, which owns
+the tolerance and the error reporting. Tuple strings are split, and their addresses parsed, in
+compiled code (``_tuples``); nothing is split in a Python loop per field.
 
 Tolerant where real files are odd (UTF-8 BOM, CRLF, a trailing comma, unknown letters in the
 decision/state field), strict where data would be lost: a blob cut mid-write keeps every complete
@@ -26,8 +29,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import _tuples
+from . import _scan, _tuples
 from .errors import AduFwError
+from .flowtable import FlowArrays
+from .ip import AddressColumn
 
 __all__ = ["read", "read_blob", "FlowLogStream", "ReadStats", "SCHEMA", "FlowLogError", "path_parts", "MAX_FILE_BYTES"]
 
@@ -175,7 +180,48 @@ def _in_window(hour: _dt.datetime | None, since: _dt.datetime | None, until: _dt
 _TRAILING_COMMA = re.compile(r",(\s*[\]}])")
 
 
-def _decode_records(raw: bytes, source: str, stats: ReadStats) -> list[Any]:
+class TupleSpans:
+    """A ``flowTuples`` array left undecoded: ``count`` tuples from span ``first`` of its file."""
+
+    __slots__ = ("first", "count")
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first, self.count = first, count
+
+    def __len__(self) -> int:
+        return self.count
+
+
+@dataclass
+class _SpanText:
+    """The bytes of a file decoded by ``_scan`` and where its tuple strings are."""
+
+    data: np.ndarray  # uint8 view of the file's bytes
+    starts: np.ndarray  # int64, one per tuple string, in document order
+    ends: np.ndarray
+
+    def strings(self, spans: TupleSpans) -> list[str]:
+        return [
+            bytes(self.data[a:b]).decode("ascii")
+            for a, b in zip(self.starts[spans.first : spans.first + spans.count].tolist(), self.ends[spans.first : spans.first + spans.count].tolist())
+        ]
+
+
+def _decode_records(raw: bytes, source: str, stats: ReadStats) -> tuple[list[Any], _SpanText | None]:
+    """Every complete record of a file, and where its tuple strings are when the fast decoder read it."""
+    if raw[:2] != b"\x1f\x8b":
+        try:
+            doc, starts, ends, commas = _scan.decode(raw, 3 if raw[:3] == b"\xef\xbb\xbf" else 0, TupleSpans)
+        except _scan.Declined:
+            pass  # the general decoder below reads it, tolerantly, and says what was odd
+        else:
+            if commas:
+                stats.notes.append(f"{source}: trailing comma(s) ignored")
+            return _records_of(doc, source), _SpanText(np.frombuffer(raw, np.uint8), starts, ends)
+    return _decode_general(raw, source, stats), None
+
+
+def _decode_general(raw: bytes, source: str, stats: ReadStats) -> list[Any]:
     """Every complete record of a file; a cut-off tail is counted, never silently dropped."""
     if raw[:2] == b"\x1f\x8b":
         try:
@@ -261,7 +307,9 @@ def _salvage(text: str, source: str, stats: ReadStats) -> list[Any]:
 class _Raw:
     """Tuple strings, and per group of tuples (one rule, one MAC) what they share."""
 
-    tuples: list[str] = field(default_factory=list)
+    tuples: list[str] = field(default_factory=list)  # from the general decoder
+    spans: list[TupleSpans] = field(default_factory=list)  # from the fast decoder
+    n: int = 0
     g_count: list[int] = field(default_factory=list)
     g_rule: list[str | None] = field(default_factory=list)
     g_mac: list[str | None] = field(default_factory=list)
@@ -272,12 +320,18 @@ class _Raw:
     g_first: list[int] = field(default_factory=list)  # index of the group's first tuple in its record
 
     def __len__(self) -> int:
-        return len(self.tuples)
+        return self.n
 
     def add_group(self, tuples: Any, rule: Any, mac: Any, acl: Any, rid: Any, version: int, record: int, first: int) -> int:
-        if not isinstance(tuples, list):
+        if isinstance(tuples, TupleSpans):
+            self.spans.append(tuples)
+        elif isinstance(tuples, list):
+            self.tuples.extend(tuples)  # non-strings are caught when the batch is built
+        else:
             return 0
-        self.tuples.extend(tuples)  # non-strings are caught when the batch is built
+        if self.spans and self.tuples:
+            raise AssertionError("one batch mixes decoders")  # one file, one decoder
+        self.n += len(tuples)
         self.g_count.append(len(tuples))
         self.g_rule.append(rule if isinstance(rule, str) else None)
         self.g_mac.append(mac if isinstance(mac, str) else None)
@@ -289,7 +343,9 @@ class _Raw:
         return len(tuples)
 
 
-def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStats, default_mac: str | None) -> None:
+def _record_tuples(
+    rec: Any, index: int, source: str, raw: _Raw, stats: ReadStats, default_mac: str | None, text: _SpanText | None = None
+) -> None:
     if not isinstance(rec, dict):
         stats.notes.append(f"{source} record {index}: not an object; skipped (it holds no tuples)")
         return
@@ -299,7 +355,7 @@ def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStat
 
     def items(value: Any, what: str) -> list[Any]:
         """A list as the format says, else nothing readable (noted, never silent)."""
-        if value is None or isinstance(value, list):
+        if value is None or isinstance(value, (list, TupleSpans)):
             return value or []
         damaged.append(what)
         return []
@@ -336,7 +392,7 @@ def _record_tuples(rec: Any, index: int, source: str, raw: _Raw, stats: ReadStat
                 else:
                     damaged.append("flows[].flows[]")
     else:
-        n = len(re.findall(r"\d{10,13},", json.dumps(rec)))
+        n = len(re.findall(r"\d{10,13},", json.dumps(rec, default=lambda o: text.strings(o) if text else str(o))))
         stats.tuples_read += n
         stats.reject("record of an unknown flow-log version", n, [f"{source} record {index}"])
         stats.versions["unknown"] += 1
@@ -374,7 +430,38 @@ def _strings(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(len(start), pa.py_buffer(out_offsets), pa.py_buffer(out_data))
 
 
-def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadStats) -> pa.RecordBatch | None:
+def _tuple_bytes(raw: _Raw, text: _SpanText | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """(data, starts, ends, text of tuple i) of a batch's tuple strings, wherever they are."""
+    if raw.spans:
+        assert text is not None
+        if len(raw.spans) == 1:
+            g = raw.spans[0]
+            starts, ends = text.starts[g.first : g.first + g.count], text.ends[g.first : g.first + g.count]
+        else:
+            take = np.concatenate([np.arange(g.first, g.first + g.count) for g in raw.spans])
+            starts, ends = text.starts[take], text.ends[take]
+        data = text.data
+    else:
+        try:
+            tuples = pa.array(raw.tuples, type=pa.large_string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # a tuple that is not a string: keep it as text, it fails to split
+            raw.tuples = [t if isinstance(t, str) else json.dumps(t) for t in raw.tuples]
+            tuples = pa.array(raw.tuples, type=pa.large_string())
+        bufs = tuples.buffers()
+        offsets = np.frombuffer(bufs[1], np.int64)[: len(raw.tuples) + 1]
+        data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+        starts, ends = offsets[:-1], offsets[1:]
+
+    def text_of(i: int) -> str:
+        return bytes(data[starts[i] : ends[i]]).decode("utf-8", "replace")
+
+    return data, np.ascontiguousarray(starts), np.ascontiguousarray(ends), text_of
+
+
+def _batch(
+    raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadStats, text: _SpanText | None = None
+) -> tuple[pa.RecordBatch, FlowArrays] | None:
+    """The batch of a group of records, and its flows already parsed for the matcher."""
     n = len(raw)
     if n == 0:
         return None
@@ -385,14 +472,7 @@ def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadSta
     tuple_index = (np.arange(n) - starts[group] + np.array(raw.g_first, np.int64)[group]).astype(np.int32)
     record_index = np.array(raw.g_record, np.int32)[group]
     version = np.array(raw.g_version, np.int8)[group]
-    try:
-        tuples = pa.array(raw.tuples, type=pa.large_string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a tuple that is not a string: keep it as text, it fails to split
-        raw.tuples = [t if isinstance(t, str) else json.dumps(t) for t in raw.tuples]
-        tuples = pa.array(raw.tuples, type=pa.large_string())
-    bufs = tuples.buffers()
-    offsets = np.frombuffer(bufs[1], np.int64)[: n + 1]
-    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    data, starts, ends, text_of = _tuple_bytes(raw, text)
     status = np.empty(n, np.uint8)
     ms = np.zeros(n, np.int64)
     sf, sh, sl = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
@@ -403,13 +483,13 @@ def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadSta
     counters = np.zeros((n, 4), np.int64)
     counter_null = np.ones((n, 4), np.uint8)
     spans = np.zeros((n, 6), np.int64)
-    _tuples.split(data, offsets, version, status, ms, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound,
+    _tuples.split(data, starts, ends, version, status, ms, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound,
                   decision, state, counters, counter_null, spans)
     bad_rows = status != 0
     if bad_rows.any():
         for code in np.unique(status[bad_rows]).tolist():
             rows = np.flatnonzero(status == code)
-            where = [f"{source} record {record_index[i]} tuple {tuple_index[i]}: {str(raw.tuples[i])[:80]}" for i in rows[:EXAMPLES].tolist()]
+            where = [f"{source} record {record_index[i]} tuple {tuple_index[i]}: {text_of(i)[:80]}" for i in rows[:EXAMPLES].tolist()]
             stats.reject(_REASONS[code], len(rows), where)
     odd = (status == 0) & (version != 4) & (decision == 2)
     if odd.any():
@@ -447,7 +527,7 @@ def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadSta
     enc = _strings(data, sp[:, 4], sp[:, 5])
     enc = pc.if_else(pa.array(v4rows), enc, pa.nulls(k, pa.string())) if not v4rows.all() else enc
     hour = parts_of_path.get("hour")
-    return pa.RecordBatch.from_arrays(
+    batch = pa.RecordBatch.from_arrays(
         [
             pa.array(ms[idx], type=pa.timestamp("ms", tz="UTC")),
             _strings(data, sp[:, 0], sp[:, 1]),
@@ -478,6 +558,23 @@ def _batch(raw: _Raw, source: str, parts_of_path: dict[str, Any], stats: ReadSta
         ],
         schema=SCHEMA,
     )
+    return batch, _parsed_flows(idx, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound)
+
+
+def _parsed_flows(idx: np.ndarray, sf: np.ndarray, sh: np.ndarray, sl: np.ndarray, df: np.ndarray, dh: np.ndarray,
+                  dl: np.ndarray, sport: np.ndarray, dport: np.ndarray, proto: np.ndarray, outbound: np.ndarray) -> FlowArrays:
+    """The matcher's input for the emitted rows, from what the split already parsed (no second parse)."""
+    k = len(idx)
+    ones = np.ones(k, bool)
+    sfam, dfam = sf[idx], df[idx]
+    if (sfam == 4).all() and (dfam == 4).all():
+        src = dst = None
+        src_v4, dst_v4 = sl[idx].astype(np.uint32), dl[idx].astype(np.uint32)
+    else:
+        src, dst = AddressColumn(sfam, sh[idx], sl[idx]), AddressColumn(dfam, dh[idx], dl[idx])
+        src_v4 = dst_v4 = None
+    return FlowArrays(n=k, direction=outbound[idx], protocol=proto[idx], protocol_ok=ones, src=src, dst=dst,
+                      src_port=sport[idx], dst_port=dport[idx], sport_ok=ones, dport_ok=ones, src_v4=src_v4, dst_v4=dst_v4)
 
 
 class FlowLogStream:
@@ -497,6 +594,11 @@ class FlowLogStream:
         self.stats = ReadStats()
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch, _ in self.pairs():
+            yield batch
+
+    def pairs(self) -> Iterator[tuple[pa.RecordBatch, FlowArrays]]:
+        """Each batch with its flows already parsed for the matcher (what ``analyze`` uses)."""
         for path in self.files:
             parts = path_parts(str(path))
             if not _in_window(parts.get("hour"), self.since, self.until):
@@ -504,7 +606,7 @@ class FlowLogStream:
                 continue
             yield from self._file(path, parts)
 
-    def _file(self, path: Path, parts: dict[str, Any]) -> Iterator[pa.RecordBatch]:
+    def _file(self, path: Path, parts: dict[str, Any]) -> Iterator[tuple[pa.RecordBatch, FlowArrays]]:
         source = str(path)
         try:
             size = path.stat().st_size
@@ -513,28 +615,34 @@ class FlowLogStream:
             raw_bytes = path.read_bytes()
         except OSError as exc:
             raise FlowLogError(f"{source}: cannot read: {exc.strerror or exc}") from None
-        yield from read_blob(raw_bytes, source, self.stats, parts=parts, batch_tuples=self.batch_tuples)
+        yield from _blob_pairs(raw_bytes, source, self.stats, parts, self.batch_tuples)
 
 
 def read_blob(
     raw: bytes, source: str, stats: ReadStats, *, parts: dict[str, Any] | None = None, batch_tuples: int = 500_000
 ) -> Iterator[pa.RecordBatch]:
     """One blob's bytes (as read from storage by anyone, e.g. Spark) as batches; ``stats`` is updated."""
-    parts = path_parts(source) if parts is None else parts
+    for batch, _ in _blob_pairs(raw, source, stats, path_parts(source) if parts is None else parts, batch_tuples):
+        yield batch
+
+
+def _blob_pairs(
+    raw: bytes, source: str, stats: ReadStats, parts: dict[str, Any], batch_tuples: int
+) -> Iterator[tuple[pa.RecordBatch, FlowArrays]]:
     stats.files += 1
-    records = _decode_records(raw, source, stats)
+    records, text = _decode_records(raw, source, stats)
     buf = _Raw()
     for i, rec in enumerate(records):
         stats.records += 1
-        _record_tuples(rec, i, source, buf, stats, parts.get("mac"))
+        _record_tuples(rec, i, source, buf, stats, parts.get("mac"), text)
         if len(buf) >= batch_tuples:
-            batch = _batch(buf, source, parts, stats)
+            out = _batch(buf, source, parts, stats, text)
             buf = _Raw()
-            if batch is not None:
-                yield batch
-    batch = _batch(buf, source, parts, stats)
-    if batch is not None:
-        yield batch
+            if out is not None:
+                yield out
+    out = _batch(buf, source, parts, stats, text)
+    if out is not None:
+        yield out
 
 
 def read(

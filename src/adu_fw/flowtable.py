@@ -173,6 +173,8 @@ def _address_input(col: Any) -> Any:
 
 
 def flow_arrays(flows: Any) -> FlowArrays:
+    if isinstance(flows, FlowArrays):  # already parsed (e.g. by the flow-log reader)
+        return flows
     cols = columns_of(flows)
     missing = [c for c in REQUIRED if c not in cols]
     if missing:

@@ -1,0 +1,281 @@
+# cython: language_level=3
+"""A strict JSON decoder for flow-log blobs that leaves ``flowTuples`` string arrays as byte spans.
+
+A blob is a few hundred small objects and hundreds of thousands of tuple strings: building a
+Python string per tuple (what ``json.loads`` does) costs more than everything after it. Every
+value is decoded exactly as ``json.loads`` decodes it, except the elements of an array under a
+``"flowTuples"`` key, which are recorded as (start, end) byte offsets into the input and replaced
+by ``factory(first, count)``. Anything the fast decoder does not handle exactly (a syntax error, a
+cut-off blob, NaN, deep nesting, escapes or non-ASCII bytes inside a tuple string, invalid UTF-8)
+raises ``Declined``: the caller then uses the general decoder, which owns all the tolerance and
+error reporting. No policy logic here.
+"""
+from libc.stdlib cimport malloc, realloc, free
+from libc.stdint cimport int64_t, uint8_t
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+import json
+
+import numpy as np
+
+MAX_DEPTH = 256
+
+
+class Declined(Exception):
+    """The input needs the general decoder (the reason is the message)."""
+
+
+# byte classes inside a string: 0 plain, 1 quote, 2 backslash, 3 control, 4 non-ASCII
+cdef uint8_t STR_CLASS[256]
+cdef int _k
+for _k in range(256):
+    STR_CLASS[_k] = 3 if _k < 0x20 else (4 if _k >= 0x80 else 0)
+STR_CLASS[34] = 1
+STR_CLASS[92] = 2
+
+
+cdef class _Decoder:
+    cdef const unsigned char* s
+    cdef Py_ssize_t n
+    cdef Py_ssize_t pos
+    cdef int64_t* starts
+    cdef int64_t* ends
+    cdef Py_ssize_t nspans
+    cdef Py_ssize_t cap
+    cdef object factory
+    cdef public Py_ssize_t trailing_commas
+
+    def __dealloc__(self):
+        free(self.starts)
+        free(self.ends)
+
+    cdef int _grow(self) except -1:
+        cdef Py_ssize_t cap = self.cap * 2 if self.cap else 1024
+        cdef int64_t* a = <int64_t*>realloc(self.starts, cap * sizeof(int64_t))
+        if a == NULL:
+            raise MemoryError()
+        self.starts = a
+        a = <int64_t*>realloc(self.ends, cap * sizeof(int64_t))
+        if a == NULL:
+            raise MemoryError()
+        self.ends = a
+        self.cap = cap
+        return 0
+
+    cdef inline void _ws(self) noexcept:
+        cdef unsigned char c
+        while self.pos < self.n:
+            c = self.s[self.pos]
+            if c == 32 or c == 10 or c == 13 or c == 9:
+                self.pos += 1
+            else:
+                return
+
+    cdef object _value(self, int depth):
+        self._ws()
+        if self.pos >= self.n:
+            raise Declined("input ends inside a value")
+        cdef unsigned char c = self.s[self.pos]
+        if c == 123:  # {
+            return self._object(depth + 1)
+        if c == 91:  # [
+            return self._array(depth + 1)
+        if c == 34:
+            return self._string()
+        if c == 45 or (48 <= c <= 57):
+            return self._number()
+        if self._literal(b"true", 4):
+            return True
+        if self._literal(b"false", 5):
+            return False
+        if self._literal(b"null", 4):
+            return None
+        raise Declined(f"unexpected byte {c} at {self.pos}")
+
+    cdef bint _literal(self, const char* word, Py_ssize_t k):
+        cdef Py_ssize_t i
+        if self.pos + k > self.n:
+            return False
+        for i in range(k):
+            if self.s[self.pos + i] != <unsigned char>word[i]:
+                return False
+        self.pos += k
+        return True
+
+    cdef object _string(self):
+        """At the opening quote; returns the decoded string (json.loads for escapes)."""
+        cdef Py_ssize_t a = self.pos + 1, p = a
+        cdef bint escaped = False
+        cdef uint8_t k
+        while True:
+            if p >= self.n:
+                raise Declined("input ends inside a string")
+            k = STR_CLASS[self.s[p]]
+            if k == 0 or k == 4:
+                p += 1
+            elif k == 1:
+                break
+            elif k == 2:
+                escaped = True
+                p += 2
+            else:
+                raise Declined("control character in a string")
+        self.pos = p + 1
+        try:
+            if escaped:
+                return json.loads(PyUnicode_DecodeUTF8(<const char*>self.s + a - 1, p - a + 2, "strict"))
+            return PyUnicode_DecodeUTF8(<const char*>self.s + a, p - a, "strict")
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise Declined(str(exc)) from None
+
+    cdef object _number(self):
+        cdef Py_ssize_t a = self.pos, p = a
+        cdef bint integer = True
+        cdef const unsigned char* s = self.s
+        if p < self.n and s[p] == 45:
+            p += 1
+        if p >= self.n or not (48 <= s[p] <= 57):
+            raise Declined("malformed number")
+        if s[p] == 48:
+            p += 1
+        else:
+            while p < self.n and 48 <= s[p] <= 57:
+                p += 1
+        if p < self.n and s[p] == 46:
+            integer = False
+            p += 1
+            if p >= self.n or not (48 <= s[p] <= 57):
+                raise Declined("malformed number")
+            while p < self.n and 48 <= s[p] <= 57:
+                p += 1
+        if p < self.n and (s[p] == 101 or s[p] == 69):
+            integer = False
+            p += 1
+            if p < self.n and (s[p] == 43 or s[p] == 45):
+                p += 1
+            if p >= self.n or not (48 <= s[p] <= 57):
+                raise Declined("malformed number")
+            while p < self.n and 48 <= s[p] <= 57:
+                p += 1
+        if p >= self.n:
+            raise Declined("input ends inside a number")
+        self.pos = p
+        text = (<const char*>s)[a:p]
+        try:
+            return int(text) if integer else float(text)
+        except ValueError as exc:  # e.g. more digits than int() converts
+            raise Declined(str(exc)) from None
+
+    cdef bint _more(self, unsigned char close) except -1:
+        """After a member or element: True if another follows, False at the closing bracket."""
+        self._ws()
+        if self.pos >= self.n:
+            raise Declined("input ends inside a container")
+        cdef unsigned char c = self.s[self.pos]
+        if c == close:
+            self.pos += 1
+            return False
+        if c != 44:
+            raise Declined(f"expected ',' at {self.pos}")
+        self.pos += 1
+        self._ws()
+        if self.pos < self.n and self.s[self.pos] == close:
+            self.trailing_commas += 1
+            self.pos += 1
+            return False
+        return True
+
+    cdef object _object(self, int depth):
+        if depth > MAX_DEPTH:
+            raise Declined("nesting too deep")
+        self.pos += 1
+        out = {}
+        self._ws()
+        if self.pos < self.n and self.s[self.pos] == 125:
+            self.pos += 1
+            return out
+        while True:
+            self._ws()
+            if self.pos >= self.n or self.s[self.pos] != 34:
+                raise Declined(f"expected a key at {self.pos}")
+            key = self._string()
+            self._ws()
+            if self.pos >= self.n or self.s[self.pos] != 58:
+                raise Declined(f"expected ':' at {self.pos}")
+            self.pos += 1
+            self._ws()
+            if key == "flowTuples" and self.pos < self.n and self.s[self.pos] == 91:
+                out[key] = self._tuples()
+            else:
+                out[key] = self._value(depth)
+            if not self._more(125):
+                return out
+
+    cdef object _array(self, int depth):
+        if depth > MAX_DEPTH:
+            raise Declined("nesting too deep")
+        self.pos += 1
+        out = []
+        self._ws()
+        if self.pos < self.n and self.s[self.pos] == 93:
+            self.pos += 1
+            return out
+        while True:
+            out.append(self._value(depth))
+            if not self._more(93):
+                return out
+
+    cdef object _tuples(self):
+        """An array of plain ASCII strings, recorded as spans."""
+        cdef Py_ssize_t first = self.nspans, p
+        cdef const unsigned char* s = self.s
+        cdef uint8_t k
+        self.pos += 1
+        self._ws()
+        if self.pos < self.n and s[self.pos] == 93:
+            self.pos += 1
+            return self.factory(first, 0)
+        while True:
+            self._ws()
+            if self.pos >= self.n or s[self.pos] != 34:
+                raise Declined("a flowTuples element that is not a string")
+            p = self.pos + 1
+            while p < self.n:
+                k = STR_CLASS[s[p]]
+                if k != 0:
+                    break
+                p += 1
+            if p >= self.n or k != 1:
+                raise Declined("a flowTuples string with escapes, control or non-ASCII bytes, or cut off")
+            if self.nspans == self.cap:
+                self._grow()
+            self.starts[self.nspans] = self.pos + 1
+            self.ends[self.nspans] = p
+            self.nspans += 1
+            self.pos = p + 1
+            if not self._more(93):
+                return self.factory(first, self.nspans - first)
+
+
+def decode(const uint8_t[::1] data, Py_ssize_t start, factory):
+    """(document, span starts, span ends, trailing commas) of ``data[start:]``; raises ``Declined``."""
+    cdef _Decoder d = _Decoder()
+    d.s = &data[0] if data.shape[0] else NULL
+    d.n = data.shape[0]
+    d.pos = start
+    d.factory = factory
+    if d.n == 0:
+        raise Declined("empty input")
+    doc = d._value(0)
+    d._ws()
+    if d.pos != d.n:
+        raise Declined(f"extra data at {d.pos}")
+    starts = np.empty(d.nspans, np.int64)
+    ends = np.empty(d.nspans, np.int64)
+    cdef int64_t[::1] sv = starts
+    cdef int64_t[::1] ev = ends
+    cdef Py_ssize_t i
+    for i in range(d.nspans):
+        sv[i] = d.starts[i]
+        ev[i] = d.ends[i]
+    return doc, starts, ends, d.trailing_commas
