@@ -16,6 +16,10 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 import json
 
+cdef extern from "_simd.h":
+    int64_t adu_string_stop(const unsigned char* s, int64_t p, int64_t n) noexcept nogil
+    int64_t adu_skip_ws(const unsigned char* s, int64_t p, int64_t n) noexcept nogil
+
 import numpy as np
 
 MAX_DEPTH = 256
@@ -63,13 +67,7 @@ cdef class _Decoder:
         return 0
 
     cdef inline void _ws(self) noexcept:
-        cdef unsigned char c
-        while self.pos < self.n:
-            c = self.s[self.pos]
-            if c == 32 or c == 10 or c == 13 or c == 9:
-                self.pos += 1
-            else:
-                return
+        self.pos = adu_skip_ws(self.s, self.pos, self.n)
 
     cdef object _value(self, int depth):
         self._ws()
@@ -229,7 +227,6 @@ cdef class _Decoder:
         """An array of plain ASCII strings, recorded as spans."""
         cdef Py_ssize_t first = self.nspans, p
         cdef const unsigned char* s = self.s
-        cdef uint8_t k
         self.pos += 1
         self._ws()
         if self.pos < self.n and s[self.pos] == 93:
@@ -239,13 +236,8 @@ cdef class _Decoder:
             self._ws()
             if self.pos >= self.n or s[self.pos] != 34:
                 raise Declined("a flowTuples element that is not a string")
-            p = self.pos + 1
-            while p < self.n:
-                k = STR_CLASS[s[p]]
-                if k != 0:
-                    break
-                p += 1
-            if p >= self.n or k != 1:
+            p = adu_string_stop(s, self.pos + 1, self.n)
+            if p >= self.n or s[p] != 34:
                 raise Declined("a flowTuples string with escapes, control or non-ASCII bytes, or cut off")
             if self.nspans == self.cap:
                 self._grow()

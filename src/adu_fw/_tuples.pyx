@@ -8,6 +8,9 @@ Input: the tuple strings as byte spans (start, end) of one buffer and each tuple
 from libc.stdint cimport uint8_t, int8_t, uint16_t, int32_t, int64_t, uint64_t
 from adu_fw._ip cimport parse_addr
 
+cdef extern from "_simd.h":
+    int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out, int maxn) noexcept nogil
+
 cdef int64_t MS_CUTOFF = 100000000000  # above: epoch milliseconds (v4), below: seconds (v1/v2)
 
 STATUS = ("ok", "fields", "time", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "counter")
@@ -34,11 +37,13 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
           uint16_t[::1] sport, uint16_t[::1] dport, uint8_t[::1] proto, uint8_t[::1] outbound,
           uint8_t[::1] decision, uint8_t[::1] state, int64_t[:, ::1] counters, uint8_t[:, ::1] counter_null,
           int64_t[:, ::1] spans):
-    """spans[i] = (src start, src end, dst start, dst end, enc start, enc end) byte offsets."""
+    """spans[:, i] = (src start, src end, dst start, dst end, enc start, enc end) byte offsets; counters are (4, n)."""
     cdef Py_ssize_t i, n = version.shape[0]
     cdef int64_t a, b, p, f0, k, v
     cdef int64_t fs[14]
     cdef int64_t fe[14]
+    cdef int64_t commas[13]
+    cdef int64_t buflen = data.shape[0]
     cdef int nf, want, r, c
     cdef const unsigned char* s = &data[0] if data.shape[0] else NULL
     cdef unsigned char ch
@@ -52,31 +57,26 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
             decision[i] = 2
             state[i] = 0
             for c in range(4):
-                counter_null[i, c] = 1
-                counters[i, c] = 0
+                counter_null[c, i] = 1
+                counters[c, i] = 0
             # trim spaces
             while a < b and (s[a] == 32 or s[a] == 9):
                 a += 1
             while b > a and (s[b - 1] == 32 or s[b - 1] == 9):
                 b -= 1
-            nf = 0
-            f0 = a
-            p = a
-            while p <= b:
-                if p == b or s[p] == 44:
-                    if nf < 14:
-                        fs[nf] = f0
-                        fe[nf] = p
-                    nf += 1
-                    f0 = p + 1
-                p += 1
+            nf = adu_commas(s, a, b, buflen, commas, 13) + 1
+            fs[0] = a
+            for k in range(min(nf, 14) - 1):
+                fe[k] = commas[k]
+                fs[k + 1] = commas[k] + 1
+            fe[min(nf, 14) - 1] = b if nf <= 14 else commas[12]
             want = 8 if version[i] == 1 else 13
-            spans[i, 0] = fs[1] if nf > 1 else a
-            spans[i, 1] = fe[1] if nf > 1 else a
-            spans[i, 2] = fs[2] if nf > 2 else a
-            spans[i, 3] = fe[2] if nf > 2 else a
-            spans[i, 4] = a
-            spans[i, 5] = a
+            spans[0, i] = fs[1] if nf > 1 else a
+            spans[1, i] = fe[1] if nf > 1 else a
+            spans[2, i] = fs[2] if nf > 2 else a
+            spans[3, i] = fe[2] if nf > 2 else a
+            spans[4, i] = a
+            spans[5, i] = a
             if nf != want:
                 status[i] = 1
                 continue
@@ -128,8 +128,8 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
             if version[i] == 4:
                 state[i] = ch
                 decision[i] = 1 if ch == 68 else 0  # D = denied
-                spans[i, 4] = fs[8]
-                spans[i, 5] = fe[8]
+                spans[4, i] = fs[8]
+                spans[5, i] = fe[8]
             else:
                 decision[i] = 0 if ch == 65 else (1 if ch == 68 else 2)  # A / D / unknown letter
                 if version[i] == 2:
@@ -138,8 +138,8 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
                 for c in range(4):
                     r = _uint(s, fs[9 + c], fe[9 + c], &v)
                     if r == 1:
-                        counters[i, c] = v
-                        counter_null[i, c] = 0
+                        counters[c, i] = v
+                        counter_null[c, i] = 0
                     elif r < 0:
                         status[i] = 9
                         break

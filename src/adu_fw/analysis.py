@@ -8,7 +8,6 @@ Aggregates are merged batch by batch, so memory follows the number of distinct k
 """
 from __future__ import annotations
 
-import bisect
 import datetime as _dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import _prefix
 from .evaluate import evaluate
 from .flowlogs import FlowLogStream
 from .flowtable import FlowArrays, flow_arrays
@@ -32,50 +32,58 @@ TRUNCATED_RULE_NAME = 65  # NSG flow logs may cut rule names longer than this
 
 
 class TagMatcher:
-    """Membership of addresses in one tag's prefixes (merged intervals, searched with numpy)."""
+    """Membership of addresses in one tag's prefixes: merged into an interval table, located in compiled code."""
 
     def __init__(self, prefixes: Iterable[str]) -> None:
         col = parse_prefixes(list(prefixes))
-        v4 = col.family == 4
-        p4 = col.plen[v4].astype(np.uint64)
-        start = col.lo[v4]
-        end = start + (np.uint64(1) << (np.uint64(32) - p4)) - np.uint64(1)
-        order = np.argsort(start)
-        self.v4_start, self.v4_reach = start[order], np.maximum.accumulate(end[order]) if len(end) else end
-        spans = sorted(
-            (((h << 64) | l), ((h << 64) | l) + (1 << (128 - p)) - 1)
-            for h, l, p, f in zip(col.hi.tolist(), col.lo.tolist(), col.plen.tolist(), col.family.tolist())
-            if f == 6
-        )
-        self.v6_start = [a for a, _ in spans]
-        self.v6_reach = []
-        top = -1
-        for _, b in spans:
-            top = max(top, b)
-            self.v6_reach.append(top)
+        spans: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for h, l, p, f in zip(col.hi.tolist(), col.lo.tolist(), col.plen.tolist(), col.family.tolist()):
+            if f in (4, 6):
+                start = (h << 64) | l
+                spans[f].append((start, start + (1 << ((32 if f == 4 else 128) - p)) - 1))
+        v4s, self.v4_value = _interval_table(spans[4], 32)
+        self.v4_starts = np.asarray(v4s, np.uint32)
+        v6s, self.v6_value = _interval_table(spans[6], 128)
+        self.v6_hi = np.array([v >> 64 for v in v6s], np.uint64)
+        self.v6_lo = np.array([v & 0xFFFFFFFFFFFFFFFF for v in v6s], np.uint64)
 
     def contains(self, addresses: Any) -> np.ndarray:
         col = parse_addresses(addresses)
         return self.contains_parsed(col.family, col.hi, col.lo)
 
     def contains_parsed(self, family: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(family), bool)
-        v4 = family == 4
-        if v4.any() and len(self.v4_start):
-            keys = lo[v4]
-            i = np.searchsorted(self.v4_start, keys, side="right") - 1
-            out[v4] = (i >= 0) & (self.v4_reach[np.maximum(i, 0)] >= keys)
-        v6 = np.flatnonzero(family == 6)
-        if len(v6) and self.v6_start:
-            # each distinct address once: flow logs repeat the same few remote addresses
-            pairs = np.stack([hi[v6], lo[v6]], axis=1)
-            uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-            hit = np.zeros(len(uniq), bool)
-            for j, (h, l) in enumerate(uniq.tolist()):
-                k = bisect.bisect_right(self.v6_start, (h << 64) | l) - 1
-                hit[j] = k >= 0 and self.v6_reach[k] >= ((h << 64) | l)
-            out[v6] = hit[inverse.reshape(-1)]
-        return out
+        out = np.empty(len(family), np.int32)
+        _prefix.locate(
+            np.ascontiguousarray(family, np.uint8), np.ascontiguousarray(hi, np.uint64), np.ascontiguousarray(lo, np.uint64),
+            self.v4_starts, self.v4_value, self.v6_hi, self.v6_lo, self.v6_value, out, 0,
+        )
+        return out == 1
+
+    def contains_v4(self, keys: np.ndarray) -> np.ndarray:
+        out = np.empty(len(keys), np.int32)
+        _prefix.locate_v4(np.ascontiguousarray(keys, np.uint32), self.v4_starts, self.v4_value, out)
+        return out == 1
+
+
+def _interval_table(spans: list[tuple[int, int]], bits: int) -> tuple[list[int], np.ndarray]:
+    """Starts (the first one 0) and 0/1 values of the union of closed ranges."""
+    merged: list[list[int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    starts, values = [0], [0]
+    for a, b in merged:
+        if a == starts[-1]:
+            values[-1] = 1
+        else:
+            starts.append(a)
+            values.append(1)
+        if b + 1 < (1 << bits):
+            starts.append(b + 1)
+            values.append(0)
+    return starts, np.asarray(values, np.int32)
 
 
 @dataclass
@@ -230,26 +238,35 @@ def analyze(
     return report
 
 
+def _same_rule(logged: str, computed: str) -> bool:
+    return logged == computed or (len(logged.split("_", 1)[-1]) >= TRUNCATED_RULE_NAME and computed.startswith(logged))
+
+
+def _pair_table(left: np.ndarray, right: np.ndarray, same: Callable[[str, str], bool], li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+    """same(left[li[k]], right[ri[k]]) per row, each distinct pair compared once."""
+    if len(left) * len(right) <= 4096:
+        table = np.array([[same(a, b) for b in right] for a in left], dtype=bool).reshape(len(left), len(right))
+        return table[li, ri]
+    pair = li * len(right) + ri
+    uniq, inverse = np.unique(pair, return_inverse=True)
+    hit = np.array([same(left[p // len(right)], right[p % len(right)]) for p in uniq.tolist()], dtype=bool)
+    return hit[inverse.reshape(-1)]
+
+
 def _agreement_masks(batch: Any, verdicts: pa.Table, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(known, decision differs, rule differs, rule comparable) per row."""
     li, lvals = _dict_parts(batch.column("logged_rule"))
     ci, cvals = _dict_parts(verdicts.column("log_rule"))
     di, dvals = _dict_parts(batch.column("logged_decision"))
     ai, avals = _dict_parts(verdicts.column("access"))
-    logged_dec = dvals[di]
     known = ok & (di >= 0)
-    dec_diff = known & (logged_dec != avals[ai])
+    # compare through tables over the (few) dictionary values, not row by row; nulls: the "" entry
+    di_, ai_ = np.where(di < 0, len(dvals) - 1, di), np.where(ai < 0, len(avals) - 1, ai)
+    dec_diff = known & ~_pair_table(dvals, avals, str.__eq__, di_, ai_)
     comparable_v = np.array([v.startswith(COMPARABLE_PREFIXES) for v in lvals], dtype=bool)
     comparable = comparable_v[li]
-    # compare rule names through a table of (logged, computed) dictionary pairs: few distinct pairs
-    li_, ci_ = np.where(li < 0, len(lvals) - 1, li), np.where(ci < 0, len(cvals) - 1, ci)  # nulls: the "" entry
-    base = len(cvals)
-    pair = li_ * base + ci_
-    same_rule = np.zeros(len(li), bool)
-    for p in np.unique(pair).tolist():
-        lv, cv = lvals[p // base], cvals[p % base]
-        same = lv == cv or (len(lv.split("_", 1)[-1]) >= TRUNCATED_RULE_NAME and cv.startswith(lv))
-        same_rule[pair == p] = same
+    li_, ci_ = np.where(li < 0, len(lvals) - 1, li), np.where(ci < 0, len(cvals) - 1, ci)
+    same_rule = _pair_table(lvals, cvals, _same_rule, li_, ci_)
     rule_diff = known & comparable & ~same_rule & ~dec_diff
     return known, dec_diff, rule_diff, comparable
 
@@ -329,19 +346,22 @@ def _grouped(keys: np.ndarray, *weights: np.ndarray) -> tuple[list[int], list[li
     return uniq.tolist(), cols
 
 
+def _value_counts(keys: np.ndarray) -> dict[int, int]:
+    vc = pc.value_counts(pa.array(keys))
+    return dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
+
+
 def _src_keys(flows: FlowArrays, rows: np.ndarray) -> Counter:
     """Flows per source address of the given rows, keyed by integer."""
     out: Counter = Counter()
     if flows.src_v4 is not None:
-        keys, (counts,) = _grouped(flows.src_v4[rows])
-        out.update(dict(zip(keys, counts)))
+        out.update(_value_counts(flows.src_v4 if len(rows) == flows.n else flows.src_v4[rows]))
         return out
     src, _ = flows.addresses()
     fam = src.family[rows]
     v4 = rows[fam == 4]
     if len(v4):
-        keys, (counts,) = _grouped(src.lo[v4])
-        out.update(dict(zip(keys, counts)))
+        out.update(_value_counts(src.lo[v4]))
     v6 = rows[fam == 6]
     if len(v6):
         uniq, counts = np.unique(np.stack([src.hi[v6], src.lo[v6]], axis=1), axis=0, return_counts=True)
@@ -393,8 +413,7 @@ def _aggregates(
     if matcher is not None:
         outbound = flows.direction[rows] == 1
         if flows.v4_ints:
-            remote = np.where(outbound, flows.dst_v4[rows], flows.src_v4[rows]).astype(np.uint64)
-            in_tag = matcher.contains_parsed(np.full(len(rows), 4, np.uint8), np.zeros(len(rows), np.uint64), remote)
+            in_tag = matcher.contains_v4(np.where(outbound, flows.dst_v4[rows], flows.src_v4[rows]))
         else:
             src, dst = flows.addresses()
             in_tag = matcher.contains_parsed(

@@ -480,9 +480,9 @@ def _batch(
     sport, dport = np.zeros(n, np.uint16), np.zeros(n, np.uint16)
     proto, outbound = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
     decision, state = np.empty(n, np.uint8), np.empty(n, np.uint8)
-    counters = np.zeros((n, 4), np.int64)
-    counter_null = np.ones((n, 4), np.uint8)
-    spans = np.zeros((n, 6), np.int64)
+    counters = np.empty((4, n), np.int64)  # split writes every cell of these three
+    counter_null = np.empty((4, n), np.uint8)
+    spans = np.empty((6, n), np.int64)
     _tuples.split(data, starts, ends, version, status, ms, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound,
                   decision, state, counters, counter_null, spans)
     bad_rows = status != 0
@@ -500,7 +500,9 @@ def _batch(
     stats.emitted += int(keep.sum())
     if not keep.any():
         return None
-    idx = np.flatnonzero(keep)
+    all_kept = bool(keep.all())
+    idx: Any = slice(None) if all_kept else np.flatnonzero(keep)  # a view, not a copy, in the usual case
+    k = n if all_kept else len(idx)
     rid_path = parts_of_path.get("resource_id")
     rids = [r or rid_path for r in raw.g_rid]
     names = [(r.rstrip("/").split("/")[-1] if r else None) for r in rids]
@@ -513,25 +515,28 @@ def _batch(
         uniq: dict[str, int] = {}
         codes = np.array([-1 if v is None else uniq.setdefault(v, len(uniq)) for v in values] or [-1], np.int32)
         rows = codes[gnp]
-        return pa.DictionaryArray.from_arrays(pa.array(rows, mask=rows < 0), pa.array(list(uniq), type=pa.string()))
+        nulls = rows < 0
+        return pa.DictionaryArray.from_arrays(pa.array(rows, mask=nulls if nulls.any() else None), pa.array(list(uniq), type=pa.string()))
 
     def const(value: Any, typ: pa.DataType) -> pa.Array:
-        return pa.array([value], type=typ).take(pa.array(np.zeros(len(idx), np.int8)))
+        return pa.array([value], type=typ).take(pa.array(np.zeros(k, np.int8)))
 
     def coded(codes: np.ndarray, labels: list[Any]) -> pa.Array:
         return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels, type=pa.string()))
 
-    k = len(idx)
-    sp = spans[idx]
+    sp = spans[:, idx]
     v4rows = version[idx] == 4
-    enc = _strings(data, sp[:, 4], sp[:, 5])
-    enc = pc.if_else(pa.array(v4rows), enc, pa.nulls(k, pa.string())) if not v4rows.all() else enc
+    if not v4rows.any():
+        enc = pa.nulls(k, pa.string())
+    else:
+        enc = _strings(data, sp[4], sp[5])
+        enc = pc.if_else(pa.array(v4rows), enc, pa.nulls(k, pa.string())) if not v4rows.all() else enc
     hour = parts_of_path.get("hour")
     batch = pa.RecordBatch.from_arrays(
         [
             pa.array(ms[idx], type=pa.timestamp("ms", tz="UTC")),
-            _strings(data, sp[:, 0], sp[:, 1]),
-            _strings(data, sp[:, 2], sp[:, 3]),
+            _strings(data, sp[0], sp[1]),
+            _strings(data, sp[2], sp[3]),
             pa.array(sport[idx]),
             pa.array(dport[idx]),
             pa.array(proto[idx]),
@@ -544,7 +549,7 @@ def _batch(
                 pa.array(_STATE_CODE[state[idx]], mask=_STATE_CODE[state[idx]] < 0), pa.array(list("BCED"), type=pa.string())
             ),
             enc,
-            *[pa.array(counters[idx, c], type=pa.int64(), mask=counter_null[idx, c].astype(bool)) for c in range(4)],
+            *[_counter(counters[c, idx], counter_null[c, idx].view(np.bool_)) for c in range(4)],
             per_group(raw.g_rule),
             per_group(raw.g_acl),
             per_group(macs),
@@ -558,13 +563,16 @@ def _batch(
         ],
         schema=SCHEMA,
     )
-    return batch, _parsed_flows(idx, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound)
+    return batch, _parsed_flows(idx, k, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound)
 
 
-def _parsed_flows(idx: np.ndarray, sf: np.ndarray, sh: np.ndarray, sl: np.ndarray, df: np.ndarray, dh: np.ndarray,
+def _counter(values: np.ndarray, null: np.ndarray) -> pa.Array:
+    return pa.array(values, type=pa.int64(), mask=null if null.any() else None)
+
+
+def _parsed_flows(idx: Any, k: int, sf: np.ndarray, sh: np.ndarray, sl: np.ndarray, df: np.ndarray, dh: np.ndarray,
                   dl: np.ndarray, sport: np.ndarray, dport: np.ndarray, proto: np.ndarray, outbound: np.ndarray) -> FlowArrays:
     """The matcher's input for the emitted rows, from what the split already parsed (no second parse)."""
-    k = len(idx)
     ones = np.ones(k, bool)
     sfam, dfam = sf[idx], df[idx]
     if (sfam == 4).all() and (dfam == 4).all():
