@@ -8,15 +8,13 @@ uint32, IPv6 starts are (hi, lo) pairs of uint64 compared as one 128-bit number.
 from libc.stdint cimport uint8_t, uint32_t, int32_t, uint64_t
 
 cdef inline Py_ssize_t _find_v4(const uint32_t[::1] starts, uint64_t key) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = starts.shape[0], mid
-    # invariant: starts[lo] <= key < starts[hi] (hi may be one past the end)
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if starts[mid] <= key:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    # branch-free: the loop runs log2(n) times whatever the key, the step is a conditional move
+    cdef Py_ssize_t base = 0, n = starts.shape[0], half
+    while n > 1:
+        half = n >> 1
+        base = base + half if starts[base + half] <= key else base
+        n -= half
+    return base
 
 
 cdef inline Py_ssize_t _find_v6(const uint64_t[::1] shi, const uint64_t[::1] slo,

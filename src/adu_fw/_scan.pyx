@@ -10,6 +10,7 @@ cut-off blob, NaN, deep nesting, escapes or non-ASCII bytes inside a tuple strin
 raises ``Declined``: the caller then uses the general decoder, which owns all the tolerance and
 error reporting. No policy logic here.
 """
+cimport cython
 from libc.stdlib cimport malloc, realloc, free
 from libc.stdint cimport int64_t, uint8_t
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -38,6 +39,7 @@ STR_CLASS[34] = 1
 STR_CLASS[92] = 2
 
 
+@cython.final
 cdef class _Decoder:
     cdef const unsigned char* s
     cdef Py_ssize_t n

@@ -9,12 +9,19 @@
 #define ADU_FW_SIMD_H
 
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__SSE2__) && defined(__GNUC__) && !defined(ADU_FW_NO_SIMD)
 #include <emmintrin.h>
 #define ADU_SIMD 1
 #else
 #define ADU_SIMD 0
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && !defined(ADU_FW_NO_SIMD)
+#define ADU_SWAR 1
+#else
+#define ADU_SWAR 0
 #endif
 
 /* Positions of the commas in s[a:b] (the first `maxn` stored); returns how many there are. */
@@ -44,6 +51,108 @@ static inline int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64
         }
     }
     return n;
+}
+
+#if ADU_SWAR
+/* The eight bytes ending at s[b] (b >= 8) with the first 8 - len replaced by '0': 1 and the value if
+ * all are digits, else 0 (simdjson's eight-digit parse; no branch per digit). */
+static inline int adu_swar8(const unsigned char* s, int64_t b, int64_t len, uint64_t* out) {
+    uint64_t v, keep;
+    memcpy(&v, s + b - 8, 8);
+    keep = len >= 8 ? ~0ULL : ~((1ULL << (8 * (8 - len))) - 1ULL);
+    v = (v & keep) | (0x3030303030303030ULL & ~keep);
+    if (((v & 0xF0F0F0F0F0F0F0F0ULL) | (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) != 0x3333333333333333ULL)
+        return 0;
+    v -= 0x3030303030303030ULL;
+    v = (v * 10) + (v >> 8);
+    v = (((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+         (((v >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+    *out = v;
+    return 1;
+}
+#endif
+
+/* A decimal number in s[a:b] (at most 18 digits): 1 and the value, 0 if empty, -1 if not a number. */
+static inline int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) {
+    int64_t len = b - a, i;
+    uint64_t v = 0;
+    if (len <= 0)
+        return 0;
+    if (len > 18)
+        return -1;
+#if ADU_SWAR
+    if (b >= 16) {
+        uint64_t hi = 0, lo;
+        if (!adu_swar8(s, b, len < 8 ? len : 8, &lo))
+            return -1;
+        if (len > 8 && !adu_swar8(s, b - 8, len - 8 < 8 ? len - 8 : 8, &hi))
+            return -1;
+        if (len > 16) {
+            for (i = a; i < b - 16; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                    return -1;
+                v = v * 10 + (uint64_t)(s[i] - '0');
+            }
+            *out = (int64_t)((v * 100000000ULL + hi) * 100000000ULL + lo);
+            return 1;
+        }
+        *out = (int64_t)(hi * 100000000ULL + lo);
+        return 1;
+    }
+#endif
+    for (i = a; i < b; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = (int64_t)v;
+    return 1;
+}
+
+/* A plain dotted quad in s[a:b] (no leading zeros, octets <= 255): 1 and the value; 0 when the text
+ * is anything else (the caller's general parser then decides, so this may only accept, never refuse). */
+static inline int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) {
+#if ADU_SIMD
+    int64_t len = b - a;
+    unsigned lenmask, dots, digits, d1, d2, d3, starts[4], ends[4], k, value = 0;
+    __m128i v, t;
+    if (len < 7 || len > 15 || a + 16 > buflen)
+        return 0;
+    v = _mm_loadu_si128((const __m128i*)(s + a));
+    lenmask = (1u << len) - 1u;
+    dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))) & lenmask;
+    t = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+    digits = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(t, _mm_set1_epi8(-1)), _mm_cmplt_epi8(t, _mm_set1_epi8(10)))) & lenmask;
+    if ((dots | digits) != lenmask)
+        return 0;
+    d1 = dots & (dots - 1u);  /* exactly three dots (no popcount instruction in baseline x86-64) */
+    d1 &= d1 - 1u;
+    if (d1 == 0 || (d1 & (d1 - 1u)) != 0)
+        return 0;
+    d1 = __builtin_ctz(dots); dots &= dots - 1u;
+    d2 = __builtin_ctz(dots); dots &= dots - 1u;
+    d3 = __builtin_ctz(dots);
+    starts[0] = 0; ends[0] = d1;
+    starts[1] = d1 + 1; ends[1] = d2;
+    starts[2] = d2 + 1; ends[2] = d3;
+    starts[3] = d3 + 1; ends[3] = (unsigned)len;
+    for (k = 0; k < 4; k++) {
+        unsigned n = ends[k] - starts[k], c0, c1, c2, o;
+        const unsigned char* q = s + a + starts[k];
+        if (n < 1 || n > 3 || (n > 1 && q[0] == '0'))
+            return 0;
+        c0 = q[0] - '0'; c1 = q[1] - '0'; c2 = q[2] - '0';  /* in the loaded 16 bytes; unused ones are ignored */
+        o = n == 1 ? c0 : (n == 2 ? c0 * 10 + c1 : c0 * 100 + c1 * 10 + c2);
+        if (o > 255)
+            return 0;
+        value = (value << 8) | o;
+    }
+    *out = value;
+    return 1;
+#else
+    (void)s; (void)a; (void)b; (void)buflen; (void)out;
+    return 0;
+#endif
 }
 
 /* First position >= p in s[:n] holding '"', '\\', a control byte (< 0x20) or a non-ASCII byte; n if none. */

@@ -5,11 +5,14 @@ Input: the tuple strings as byte spans (start, end) of one buffer and each tuple
 (1: 8 fields; 2 and 4: 13). Output: per tuple a status (0 ok, else the first failing field, see
 ``STATUS``), the parsed fields, and the byte spans of the address and encryption texts.
 """
-from libc.stdint cimport uint8_t, int8_t, uint16_t, int32_t, int64_t, uint64_t
+from libc.string cimport memcpy
+from libc.stdint cimport uint8_t, int8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
 from adu_fw._ip cimport parse_addr
 
 cdef extern from "_simd.h":
     int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out, int maxn) noexcept nogil
+    int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil
+    int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
 
 cdef int64_t MS_CUTOFF = 100000000000  # above: epoch milliseconds (v4), below: seconds (v1/v2)
 
@@ -17,17 +20,19 @@ STATUS = ("ok", "fields", "time", "src_ip", "dst_ip", "src_port", "dst_port", "p
 
 cdef inline int _uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil:
     """1: a decimal number; 0: empty; -1: not a number."""
-    cdef int64_t v = 0, i
+    return adu_uint(s, a, b, out)
+
+
+cdef inline uint8_t _addr(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint64_t* hi, uint64_t* lo) noexcept nogil:
+    """4 or 6, 0 when malformed: a plain dotted quad without the general parser's branches."""
+    cdef uint32_t v4
     if b <= a:
         return 0
-    if b - a > 18:
-        return -1
-    for i in range(a, b):
-        if s[i] < 48 or s[i] > 57:
-            return -1
-        v = v * 10 + (s[i] - 48)
-    out[0] = v
-    return 1
+    if adu_v4(s, a, b, buflen, &v4):
+        hi[0] = 0
+        lo[0] = v4
+        return 4
+    return <uint8_t>parse_addr(s + a, b - a, hi, lo)
 
 
 def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] ends, const int8_t[::1] version,
@@ -85,11 +90,11 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
                 status[i] = 2
                 continue
             ms[i] = v if v > MS_CUTOFF else v * 1000
-            src_fam[i] = <uint8_t>parse_addr(s + fs[1], fe[1] - fs[1], &src_hi[i], &src_lo[i]) if fe[1] > fs[1] else 0
+            src_fam[i] = _addr(s, fs[1], fe[1], buflen, &src_hi[i], &src_lo[i])
             if src_fam[i] == 0:
                 status[i] = 3
                 continue
-            dst_fam[i] = <uint8_t>parse_addr(s + fs[2], fe[2] - fs[2], &dst_hi[i], &dst_lo[i]) if fe[2] > fs[2] else 0
+            dst_fam[i] = _addr(s, fs[2], fe[2], buflen, &dst_hi[i], &dst_lo[i])
             if dst_fam[i] == 0:
                 status[i] = 4
                 continue
@@ -149,11 +154,17 @@ def gather(const uint8_t[::1] data, const int64_t[::1] start, const int64_t[::1]
            int32_t[::1] out_offsets, uint8_t[::1] out_data):
     """Copy the byte spans into one Arrow string buffer (offsets must hold n + 1 entries)."""
     cdef Py_ssize_t i, n = start.shape[0]
-    cdef int64_t pos = 0, j
+    cdef int64_t pos = 0, total = 0
+    for i in range(n):
+        if start[i] < 0 or end[i] < start[i] or end[i] > data.shape[0]:
+            raise ValueError(f"span {i} is outside the data")
+        total += end[i] - start[i]
+    if out_offsets.shape[0] < n + 1 or out_data.shape[0] < total:
+        raise ValueError("output buffers too small")
     with nogil:
         for i in range(n):
             out_offsets[i] = <int32_t>pos
-            for j in range(start[i], end[i]):
-                out_data[pos] = data[j]
-                pos += 1
+            if end[i] > start[i]:
+                memcpy(&out_data[pos], &data[start[i]], end[i] - start[i])
+            pos += end[i] - start[i]
         out_offsets[n] = <int32_t>pos

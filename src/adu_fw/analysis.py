@@ -101,7 +101,7 @@ class Report:
     rule_not_comparable: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
     hits: dict[int, list[Any]] = field(default_factory=dict)  # rule_index -> [flows, bytes, first, last]
-    talker_keys: Counter = field(default_factory=Counter)  # address as an int; IPv6 offset by 2**128
+    talker_counts: "KeyCounts" = field(default_factory=lambda: KeyCounts())  # source address as an int; IPv6 offset by 2**128
     denied_ports: Counter = field(default_factory=Counter)
     timeline: dict[Any, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     tag: str | None = None
@@ -111,7 +111,7 @@ class Report:
     @property
     def talkers(self) -> Counter:
         """Flows per source address (text)."""
-        return Counter({_address_text(k): n for k, n in self.talker_keys.items()})
+        return Counter({_address_text(k): n for k, n in self.talker_counts.counter().items()})
 
     @property
     def rejected(self) -> Counter:
@@ -172,7 +172,7 @@ class Report:
             },
             "rules": rules,
             "unused_rules": [f"{r['nsg']}/{r['rule']} ({r['direction']}, {r['priority']})" for r in rules if r["flows"] == 0],
-            "top_talkers": [{"src_ip": _address_text(k), "flows": n} for k, n in self.talker_keys.most_common(10)],
+            "top_talkers": [{"src_ip": _address_text(k), "flows": n} for k, n in self.talker_counts.most_common(10)],
             "denied_by_port": [
                 {"protocol": int(p), "dst_port": int(port), "flows": n} for (p, port), n in self.denied_ports.most_common(20)
             ],
@@ -346,27 +346,62 @@ def _grouped(keys: np.ndarray, *weights: np.ndarray) -> tuple[list[int], list[li
     return uniq.tolist(), cols
 
 
-def _value_counts(keys: np.ndarray) -> dict[int, int]:
-    vc = pc.value_counts(pa.array(keys))
-    return dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
+class KeyCounts:
+    """Counts per integer key, merged in numpy: batches append, a compaction folds them when they pile up."""
 
+    COMPACT_AT = 2_000_000
 
-def _src_keys(flows: FlowArrays, rows: np.ndarray) -> Counter:
-    """Flows per source address of the given rows, keyed by integer."""
-    out: Counter = Counter()
-    if flows.src_v4 is not None:
-        out.update(_value_counts(flows.src_v4 if len(rows) == flows.n else flows.src_v4[rows]))
+    def __init__(self) -> None:
+        self._keys: list[np.ndarray] = []  # uint64 (IPv4 addresses)
+        self._counts: list[np.ndarray] = []
+        self._pending = 0
+        self.big: Counter = Counter()  # keys beyond 64 bits (IPv6, offset by 2**128)
+
+    def add(self, keys: np.ndarray) -> None:
+        vc = pc.value_counts(pa.array(keys))
+        self._keys.append(np.asarray(vc.field("values")).astype(np.uint64))
+        self._counts.append(np.asarray(vc.field("counts")).astype(np.int64))
+        self._pending += len(self._keys[-1])
+        if self._pending > self.COMPACT_AT:
+            self._compact()
+
+    def _compact(self) -> None:
+        if len(self._keys) > 1:
+            keys, inverse = np.unique(np.concatenate(self._keys), return_inverse=True)
+            self._keys, self._counts = [keys], [np.bincount(inverse.reshape(-1), weights=np.concatenate(self._counts)).astype(np.int64)]
+        self._pending = len(self._keys[0]) if self._keys else 0
+
+    def counter(self) -> Counter:
+        self._compact()
+        out = Counter(self.big)
+        if self._keys:
+            out.update(dict(zip(self._keys[0].tolist(), self._counts[0].tolist())))
         return out
+
+    def most_common(self, n: int) -> list[tuple[int, int]]:
+        self._compact()
+        best: list[tuple[int, int]] = list(self.big.most_common(n))
+        if self._keys:
+            keys, counts = self._keys[0], self._counts[0]
+            top = np.argsort(-counts, kind="stable")[:n]
+            best += list(zip(keys[top].tolist(), counts[top].tolist()))
+        return sorted(best, key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+def _count_sources(out: KeyCounts, flows: FlowArrays, rows: Any) -> None:
+    """Flows per source address of the given rows, keyed by integer."""
+    if flows.src_v4 is not None:
+        out.add(flows.src_v4[rows])
+        return
     src, _ = flows.addresses()
     fam = src.family[rows]
-    v4 = rows[fam == 4]
-    if len(v4):
-        out.update(_value_counts(src.lo[v4]))
-    v6 = rows[fam == 6]
-    if len(v6):
-        uniq, counts = np.unique(np.stack([src.hi[v6], src.lo[v6]], axis=1), axis=0, return_counts=True)
-        out.update({_V6_KEY + ((h << 64) | l): n for (h, l), n in zip(uniq.tolist(), counts.tolist())})
-    return out
+    lo, hi = src.lo[rows], src.hi[rows]
+    if (fam == 4).any():
+        out.add(lo[fam == 4])
+    v6 = fam == 6
+    if v6.any():
+        uniq, counts = np.unique(np.stack([hi[v6], lo[v6]], axis=1), axis=0, return_counts=True)
+        out.big.update({_V6_KEY + ((h << 64) | l): n for (h, l), n in zip(uniq.tolist(), counts.tolist())})
 
 
 def _aggregates(
@@ -375,7 +410,7 @@ def _aggregates(
     """Hits per rule, talkers, denied ports, timeline and tag traffic of the evaluated rows, in numpy."""
     if not ok.any():
         return
-    rows = np.arange(len(ok)) if ok.all() else np.flatnonzero(ok)
+    rows: Any = slice(None) if ok.all() else np.flatnonzero(ok)  # a view in the usual case
     ms = np.asarray(batch.column("time").cast(pa.int64()).fill_null(0))[rows]
     nbytes = (
         np.asarray(batch.column("bytes_src_to_dst").fill_null(0)).astype(np.int64)
@@ -396,7 +431,7 @@ def _aggregates(
         f, l_ = _when(int(first[r])), _when(int(last[r]))
         h[2] = f if h[2] is None or f < h[2] else h[2]
         h[3] = l_ if h[3] is None or l_ > h[3] else h[3]
-    report.talker_keys.update(_src_keys(flows, rows))
+    _count_sources(report.talker_counts, flows, rows)
     allowed = np.asarray(verdicts.column("allowed").fill_null(False)).astype(bool)[rows]
     denied = ~allowed
     if denied.any():
@@ -405,7 +440,11 @@ def _aggregates(
         keys, (n,) = _grouped((proto << 16) | port)
         for k, c in zip(keys, n):
             report.denied_ports[(k >> 16, k & 0xFFFF)] += c
-    hours, (_, a, d) = _grouped(ms // _HOUR_MS, allowed.astype(np.float64), denied.astype(np.float64))
+    if len(ms) and int(ms.min()) // _HOUR_MS == int(ms.max()) // _HOUR_MS:  # an hourly blob: one hour
+        n_allowed = int(allowed.sum())
+        hours, a, d = [int(ms[0]) // _HOUR_MS], [n_allowed], [len(ms) - n_allowed]
+    else:
+        hours, (_, a, d) = _grouped(ms // _HOUR_MS, allowed.astype(np.float64), denied.astype(np.float64))
     for hour, a_, d_ in zip(hours, a, d):
         slot = report.timeline[_when(hour * _HOUR_MS)]
         slot[0] += a_

@@ -434,9 +434,10 @@ def _tuple_bytes(raw: _Raw, text: _SpanText | None) -> tuple[np.ndarray, np.ndar
     """(data, starts, ends, text of tuple i) of a batch's tuple strings, wherever they are."""
     if raw.spans:
         assert text is not None
-        if len(raw.spans) == 1:
-            g = raw.spans[0]
-            starts, ends = text.starts[g.first : g.first + g.count], text.ends[g.first : g.first + g.count]
+        first = raw.spans[0].first
+        if all(g.first == first + sum_before for g, sum_before in zip(raw.spans, np.cumsum([0] + [g.count for g in raw.spans[:-1]]).tolist())):
+            # the groups follow each other in the file (the usual case): one slice, no copy
+            starts, ends = text.starts[first : first + len(raw)], text.ends[first : first + len(raw)]
         else:
             take = np.concatenate([np.arange(g.first, g.first + g.count) for g in raw.spans])
             starts, ends = text.starts[take], text.ends[take]
@@ -514,7 +515,10 @@ def _batch(
         """Dictionary-encoded, nulls as null indices (Parquet refuses nulls inside a dictionary)."""
         uniq: dict[str, int] = {}
         codes = np.array([-1 if v is None else uniq.setdefault(v, len(uniq)) for v in values] or [-1], np.int32)
-        rows = codes[gnp]
+        if (codes == codes[0]).all():  # one value for the whole batch (one MAC, one resource): no gather
+            rows = np.full(k, codes[0], np.int32)
+        else:
+            rows = codes[gnp]
         nulls = rows < 0
         return pa.DictionaryArray.from_arrays(pa.array(rows, mask=nulls if nulls.any() else None), pa.array(list(uniq), type=pa.string()))
 
