@@ -226,29 +226,43 @@ cdef class _Decoder:
                 return out
 
     cdef object _tuples(self):
-        """An array of plain ASCII strings, recorded as spans."""
-        cdef Py_ssize_t first = self.nspans, p
+        """An array of plain ASCII strings, recorded as spans (the hot loop: locals only)."""
+        cdef Py_ssize_t first = self.nspans, k = self.nspans, n = self.n, p
+        cdef Py_ssize_t pos = adu_skip_ws(self.s, self.pos + 1, self.n)
         cdef const unsigned char* s = self.s
-        self.pos += 1
-        self._ws()
-        if self.pos < self.n and s[self.pos] == 93:
-            self.pos += 1
+        cdef unsigned char c
+        if pos < n and s[pos] == 93:
+            self.pos = pos + 1
             return self.factory(first, 0)
         while True:
-            self._ws()
-            if self.pos >= self.n or s[self.pos] != 34:
+            if pos >= n or s[pos] != 34:
                 raise Declined("a flowTuples element that is not a string")
-            p = adu_string_stop(s, self.pos + 1, self.n)
-            if p >= self.n or s[p] != 34:
+            p = adu_string_stop(s, pos + 1, n)
+            if p >= n or s[p] != 34:
                 raise Declined("a flowTuples string with escapes, control or non-ASCII bytes, or cut off")
-            if self.nspans == self.cap:
+            if k == self.cap:
+                self.nspans = k
                 self._grow()
-            self.starts[self.nspans] = self.pos + 1
-            self.ends[self.nspans] = p
-            self.nspans += 1
-            self.pos = p + 1
-            if not self._more(93):
-                return self.factory(first, self.nspans - first)
+            self.starts[k] = pos + 1
+            self.ends[k] = p
+            k += 1
+            pos = adu_skip_ws(s, p + 1, n)
+            if pos >= n:
+                raise Declined("input ends inside a container")
+            c = s[pos]
+            if c == 93:
+                pos += 1
+                break
+            if c != 44:
+                raise Declined(f"expected ',' at {pos}")
+            pos = adu_skip_ws(s, pos + 1, n)
+            if pos < n and s[pos] == 93:
+                self.trailing_commas += 1
+                pos += 1
+                break
+        self.nspans = k
+        self.pos = pos
+        return self.factory(first, k - first)
 
 
 def decode(const uint8_t[::1] data, Py_ssize_t start, factory):

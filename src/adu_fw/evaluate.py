@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from .compile import CompiledPolicy
-from .flowtable import FlowArrays, flow_arrays
+from .flowtable import FlowArrays, arrow_column, flow_arrays
 
 __all__ = ["evaluate", "classify", "default_threads", "REJECTED", "NO_RULE"]
 
@@ -61,8 +61,8 @@ def _labels_column(values: list[str], rule: np.ndarray) -> pa.DictionaryArray:
     if valid.all():
         indices = pa.array(idx_of_rule[rule], type=pa.int32())
     else:
-        indices = pa.array(idx_of_rule[np.where(valid, rule, 0)], type=pa.int32(), mask=~valid)
-    return pa.DictionaryArray.from_arrays(indices, pa.array(list(uniq), type=pa.string()))
+        indices = arrow_column(idx_of_rule[np.where(valid, rule, 0)], ~valid, pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(uniq), type=pa.string()), safe=False)  # indices are ours
 
 
 def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None) -> pa.Table:
@@ -71,13 +71,13 @@ def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None
     rejected = rule == REJECTED
     mask = rejected if rejected.any() else None
     access = pa.DictionaryArray.from_arrays(
-        pa.array((1 - allow).astype(np.int8), type=pa.int8(), mask=mask), pa.array(["Allow", "Deny"])
+        arrow_column((1 - allow).astype(np.int8), mask, pa.int8()), pa.array(["Allow", "Deny"]), safe=False
     )
     reasons = fa.reasons()
     return pa.table(
         {
             "access": access,
-            "allowed": pa.array(allow.view(np.bool_), mask=mask),
+            "allowed": arrow_column(allow.view(np.bool_), mask),
             "rule": _labels_column(compiled.labels["rule"], rule),
             "rule_index": pa.array(rule),
             "nsg": _labels_column(compiled.labels["nsg"], rule),

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from . import _scan, _tuples
 from .errors import AduFwError
-from .flowtable import FlowArrays
+from .flowtable import FlowArrays, arrow_column
 from .ip import AddressColumn
 
 __all__ = ["read", "read_blob", "FlowLogStream", "ReadStats", "SCHEMA", "FlowLogError", "path_parts", "MAX_FILE_BYTES"]
@@ -520,7 +520,7 @@ def _batch(
         else:
             rows = codes[gnp]
         nulls = rows < 0
-        return pa.DictionaryArray.from_arrays(pa.array(rows, mask=nulls if nulls.any() else None), pa.array(list(uniq), type=pa.string()))
+        return pa.DictionaryArray.from_arrays(arrow_column(rows, nulls), pa.array(list(uniq), type=pa.string()), safe=False)
 
     def const(value: Any, typ: pa.DataType) -> pa.Array:
         return pa.array([value], type=typ).take(pa.array(np.zeros(k, np.int8)))
@@ -546,11 +546,11 @@ def _batch(
             pa.array(proto[idx]),
             coded(outbound[idx], ["Inbound", "Outbound"]),
             pa.DictionaryArray.from_arrays(
-                pa.array(np.where(decision[idx] == 2, 0, decision[idx]).astype(np.int32), mask=decision[idx] == 2),
+                arrow_column(np.where(decision[idx] == 2, 0, decision[idx]).astype(np.int32), decision[idx] == 2),
                 pa.array(["Allow", "Deny"], type=pa.string()),
             ),
             pa.DictionaryArray.from_arrays(
-                pa.array(_STATE_CODE[state[idx]], mask=_STATE_CODE[state[idx]] < 0), pa.array(list("BCED"), type=pa.string())
+                arrow_column(_STATE_CODE[state[idx]], _STATE_CODE[state[idx]] < 0), pa.array(list("BCED"), type=pa.string()), safe=False
             ),
             enc,
             *[_counter(counters[c, idx], counter_null[c, idx].view(np.bool_)) for c in range(4)],
@@ -571,7 +571,7 @@ def _batch(
 
 
 def _counter(values: np.ndarray, null: np.ndarray) -> pa.Array:
-    return pa.array(values, type=pa.int64(), mask=null if null.any() else None)
+    return arrow_column(values, null, pa.int64())
 
 
 def _parsed_flows(idx: Any, k: int, sf: np.ndarray, sh: np.ndarray, sl: np.ndarray, df: np.ndarray, dh: np.ndarray,

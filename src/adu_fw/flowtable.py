@@ -19,7 +19,7 @@ from .errors import AduFwError
 from .ip import AddressColumn, parse_addresses
 from .rules import PROTOCOLS
 
-__all__ = ["FlowArrays", "flow_arrays", "REQUIRED", "columns_of"]
+__all__ = ["FlowArrays", "flow_arrays", "REQUIRED", "columns_of", "arrow_column"]
 
 REQUIRED = ("direction", "protocol", "src_ip", "src_port", "dst_ip", "dst_port")
 _DIR_CODES = {"inbound": 0, "in": 0, "i": 0, "outbound": 1, "out": 1, "o": 1}
@@ -86,6 +86,19 @@ class FlowArrays:
         for mask, text in reversed(checks):  # the first failing field wins
             out[mask] = text
         return out
+
+
+def arrow_column(values: np.ndarray, null: np.ndarray | None = None, type: pa.DataType | None = None) -> pa.Array:
+    """A numpy column as Arrow without a copy, null where ``null`` is set.
+
+    ``pa.array(values, mask=...)`` converts element by element (``mask=None`` given explicitly costs
+    ~70 ns a row); building the validity bitmap with numpy keeps it a few ns a row.
+    """
+    arr = pa.array(values, type=type)
+    if null is None or not null.any():
+        return arr
+    validity = pa.py_buffer(np.packbits(~np.asarray(null, bool), bitorder="little"))
+    return pa.Array.from_buffers(arr.type, len(arr), [validity, arr.buffers()[1]], null_count=int(np.count_nonzero(null)))
 
 
 def columns_of(flows: Any) -> Mapping[str, Any]:
