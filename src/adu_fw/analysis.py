@@ -190,15 +190,18 @@ class Report:
         }
 
 
-def _dict_parts(arr: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(indices with -1 for null, lower-cased dictionary values) of a string column."""
+def _dict_parts(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices with null -> the last value, lower-cased dictionary values + "", null mask) of a string column."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not pa.types.is_dictionary(arr.type):
         arr = pc.dictionary_encode(arr)
     values = np.array([(v or "").lower() for v in arr.dictionary.to_pylist()] + [""], dtype=object)
-    idx = np.asarray(arr.indices.fill_null(-1)).astype(np.int64)
-    return idx, values
+    indices = arr.indices
+    if indices.null_count == 0:
+        return np.asarray(indices).astype(np.intp, copy=False), values, np.zeros(len(arr), bool)
+    null = np.asarray(indices.is_null())
+    return np.asarray(indices.fill_null(len(values) - 1)).astype(np.intp), values, null
 
 
 def analyze(
@@ -245,8 +248,8 @@ def _same_rule(logged: str, computed: str) -> bool:
 def _pair_table(left: np.ndarray, right: np.ndarray, same: Callable[[str, str], bool], li: np.ndarray, ri: np.ndarray) -> np.ndarray:
     """same(left[li[k]], right[ri[k]]) per row, each distinct pair compared once."""
     if len(left) * len(right) <= 4096:
-        table = np.array([[same(a, b) for b in right] for a in left], dtype=bool).reshape(len(left), len(right))
-        return table[li, ri]
+        table = np.array([[same(a, b) for b in right] for a in left], dtype=bool).reshape(-1)
+        return table[li * len(right) + ri]
     pair = li * len(right) + ri
     uniq, inverse = np.unique(pair, return_inverse=True)
     hit = np.array([same(left[p // len(right)], right[p % len(right)]) for p in uniq.tolist()], dtype=bool)
@@ -255,18 +258,16 @@ def _pair_table(left: np.ndarray, right: np.ndarray, same: Callable[[str, str], 
 
 def _agreement_masks(batch: Any, verdicts: pa.Table, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(known, decision differs, rule differs, rule comparable) per row."""
-    li, lvals = _dict_parts(batch.column("logged_rule"))
-    ci, cvals = _dict_parts(verdicts.column("log_rule"))
-    di, dvals = _dict_parts(batch.column("logged_decision"))
-    ai, avals = _dict_parts(verdicts.column("access"))
-    known = ok & (di >= 0)
     # compare through tables over the (few) dictionary values, not row by row; nulls: the "" entry
-    di_, ai_ = np.where(di < 0, len(dvals) - 1, di), np.where(ai < 0, len(avals) - 1, ai)
-    dec_diff = known & ~_pair_table(dvals, avals, str.__eq__, di_, ai_)
+    li, lvals, _ = _dict_parts(batch.column("logged_rule"))
+    ci, cvals, _ = _dict_parts(verdicts.column("log_rule"))
+    di, dvals, dnull = _dict_parts(batch.column("logged_decision"))
+    ai, avals, _ = _dict_parts(verdicts.column("access"))
+    known = ok & ~dnull
+    dec_diff = known & ~_pair_table(dvals, avals, str.__eq__, di, ai)
     comparable_v = np.array([v.startswith(COMPARABLE_PREFIXES) for v in lvals], dtype=bool)
     comparable = comparable_v[li]
-    li_, ci_ = np.where(li < 0, len(lvals) - 1, li), np.where(ci < 0, len(cvals) - 1, ci)
-    same_rule = _pair_table(lvals, cvals, _same_rule, li_, ci_)
+    same_rule = _pair_table(lvals, cvals, _same_rule, li, ci)
     rule_diff = known & comparable & ~same_rule & ~dec_diff
     return known, dec_diff, rule_diff, comparable
 
