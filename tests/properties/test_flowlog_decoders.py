@@ -262,8 +262,9 @@ def test_split_equals_python_reading(items, seed):
             assert got == want["counters"], t
 
 
-def test_the_scanner_does_read_well_formed_files():
+def test_the_scanner_does_read_well_formed_files(monkeypatch):
     """The comparisons above compare something: the real captures and the demo blobs take the fast path."""
+    monkeypatch.setattr(flowlogs, "USE_SCANNER", True)
     taken = []
     for path in REAL:
         _, text = flowlogs._decode_records(path.read_bytes(), str(path), flowlogs.ReadStats())
