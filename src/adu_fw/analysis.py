@@ -412,11 +412,14 @@ def _aggregates(
     if not ok.any():
         return
     rows: Any = slice(None) if ok.all() else np.flatnonzero(ok)  # a view in the usual case
-    ms = np.asarray(batch.column("time").cast(pa.int64()).fill_null(0))[rows]
-    nbytes = (
-        np.asarray(batch.column("bytes_src_to_dst").fill_null(0)).astype(np.int64)
-        + np.asarray(batch.column("bytes_dst_to_src").fill_null(0)).astype(np.int64)
-    )[rows]
+    if flows.time_ms is not None and flows.bytes_total is not None:  # the reader's own numbers
+        ms, nbytes = flows.time_ms[rows], flows.bytes_total[rows]
+    else:
+        ms = np.asarray(batch.column("time").cast(pa.int64()).fill_null(0))[rows]
+        nbytes = (
+            np.asarray(batch.column("bytes_src_to_dst").fill_null(0)).astype(np.int64)
+            + np.asarray(batch.column("bytes_dst_to_src").fill_null(0)).astype(np.int64)
+        )[rows]
     rule = verdicts.column("rule_index").to_numpy()[rows].astype(np.int64) + 1  # -1 (no NSG) -> 0
     size = int(rule.max()) + 1
     counts = np.bincount(rule, minlength=size)

@@ -568,7 +568,10 @@ def _batch(
         ],
         schema=SCHEMA,
     )
-    return batch, _parsed_flows(idx, k, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound)
+    fa = _parsed_flows(idx, k, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound)
+    fa.time_ms = ms[idx]
+    fa.bytes_total = counters[1, idx] + counters[3, idx]  # split leaves 0 where a counter is empty
+    return batch, fa
 
 
 def _counter(values: np.ndarray, null: np.ndarray) -> pa.Array:

@@ -41,6 +41,8 @@ class FlowArrays:
     dport_ok: np.ndarray
     src_v4: np.ndarray | None = None  # uint32 columns as given: the zero-copy fast path
     dst_v4: np.ndarray | None = None
+    time_ms: np.ndarray | None = None  # int64, when the flow-log reader already has them
+    bytes_total: np.ndarray | None = None  # int64, both directions, 0 where not logged
 
     @property
     def v4_ints(self) -> bool:
