@@ -30,15 +30,6 @@ class Declined(Exception):
     """The input needs the general decoder (the reason is the message)."""
 
 
-# byte classes inside a string: 0 plain, 1 quote, 2 backslash, 3 control, 4 non-ASCII
-cdef uint8_t STR_CLASS[256]
-cdef int _k
-for _k in range(256):
-    STR_CLASS[_k] = 3 if _k < 0x20 else (4 if _k >= 0x80 else 0)
-STR_CLASS[34] = 1
-STR_CLASS[92] = 2
-
-
 @cython.final
 cdef class _Decoder:
     cdef const unsigned char* s
@@ -106,18 +97,19 @@ cdef class _Decoder:
         """At the opening quote; returns the decoded string (json.loads for escapes)."""
         cdef Py_ssize_t a = self.pos + 1, p = a
         cdef bint escaped = False
-        cdef uint8_t k
+        cdef unsigned char c
         while True:
+            p = adu_string_stop(self.s, p, self.n)  # the next quote, backslash, control or non-ASCII byte
             if p >= self.n:
                 raise Declined("input ends inside a string")
-            k = STR_CLASS[self.s[p]]
-            if k == 0 or k == 4:
-                p += 1
-            elif k == 1:
+            c = self.s[p]
+            if c == 34:
                 break
-            elif k == 2:
+            if c == 92:
                 escaped = True
                 p += 2
+            elif c >= 0x80:
+                p += 1  # UTF-8 is checked when the string is decoded
             else:
                 raise Declined("control character in a string")
         self.pos = p + 1

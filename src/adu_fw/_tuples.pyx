@@ -11,17 +11,12 @@ from adu_fw._ip cimport parse_addr
 
 cdef extern from "_simd.h":
     int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out, int maxn) noexcept nogil
-    int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil
+    int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil  # 1 number, 0 empty, -1 not a number
     int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
 
 cdef int64_t MS_CUTOFF = 100000000000  # above: epoch milliseconds (v4), below: seconds (v1/v2)
 
 STATUS = ("ok", "fields", "time", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "counter")
-
-cdef inline int _uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil:
-    """1: a decimal number; 0: empty; -1: not a number."""
-    return adu_uint(s, a, b, out)
-
 
 cdef inline uint8_t _addr(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint64_t* hi, uint64_t* lo) noexcept nogil:
     """4 or 6, 0 when malformed: a plain dotted quad without the general parser's branches."""
@@ -35,6 +30,19 @@ cdef inline uint8_t _addr(const unsigned char* s, int64_t a, int64_t b, int64_t 
     return <uint8_t>parse_addr(s + a, b - a, hi, lo)
 
 
+cdef int64_t _check_spans(const int64_t[::1] start, const int64_t[::1] end, Py_ssize_t n, Py_ssize_t size) except -1:
+    """The total length of n spans, all inside a buffer of ``size`` bytes (the loops read no further)."""
+    cdef Py_ssize_t i
+    cdef int64_t total = 0
+    if start.shape[0] < n or end.shape[0] < n:
+        raise ValueError("fewer spans than rows")
+    for i in range(n):
+        if start[i] < 0 or end[i] < start[i] or end[i] > size:
+            raise ValueError(f"span {i} ({start[i]}, {end[i]}) is outside the data ({size} bytes)")
+        total += end[i] - start[i]
+    return total
+
+
 def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] ends, const int8_t[::1] version,
           uint8_t[::1] status, int64_t[::1] ms,
           uint8_t[::1] src_fam, uint64_t[::1] src_hi, uint64_t[::1] src_lo,
@@ -44,7 +52,7 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
           int64_t[:, ::1] spans):
     """spans[:, i] = (src start, src end, dst start, dst end, enc start, enc end) byte offsets; counters are (4, n)."""
     cdef Py_ssize_t i, n = version.shape[0]
-    cdef int64_t a, b, p, f0, k, v
+    cdef int64_t a, b, k, v
     cdef int64_t fs[14]
     cdef int64_t fe[14]
     cdef int64_t commas[13]
@@ -52,8 +60,7 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
     cdef int nf, want, r, c
     cdef const unsigned char* s = &data[0] if data.shape[0] else NULL
     cdef unsigned char ch
-    if starts.shape[0] < n or ends.shape[0] < n:
-        raise ValueError("starts/ends too short")
+    _check_spans(starts, ends, n, data.shape[0])
     with nogil:
         for i in range(n):
             a = starts[i]
@@ -85,7 +92,7 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
             if nf != want:
                 status[i] = 1
                 continue
-            r = _uint(s, fs[0], fe[0], &v)
+            r = adu_uint(s, fs[0], fe[0], &v)
             if r != 1:
                 status[i] = 2
                 continue
@@ -98,18 +105,18 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
             if dst_fam[i] == 0:
                 status[i] = 4
                 continue
-            r = _uint(s, fs[3], fe[3], &v)
+            r = adu_uint(s, fs[3], fe[3], &v)
             if r != 1 or v > 65535:
                 status[i] = 5
                 continue
             sport[i] = <uint16_t>v
-            r = _uint(s, fs[4], fe[4], &v)
+            r = adu_uint(s, fs[4], fe[4], &v)
             if r != 1 or v > 65535:
                 status[i] = 6
                 continue
             dport[i] = <uint16_t>v
             if version[i] == 4:
-                r = _uint(s, fs[5], fe[5], &v)
+                r = adu_uint(s, fs[5], fe[5], &v)
                 if r != 1 or v > 255:
                     status[i] = 7
                     continue
@@ -141,7 +148,7 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
                     state[i] = s[fs[8]] if fe[8] - fs[8] == 1 else 0
             if want == 13:
                 for c in range(4):
-                    r = _uint(s, fs[9 + c], fe[9 + c], &v)
+                    r = adu_uint(s, fs[9 + c], fe[9 + c], &v)
                     if r == 1:
                         counters[c, i] = v
                         counter_null[c, i] = 0
@@ -154,11 +161,8 @@ def gather(const uint8_t[::1] data, const int64_t[::1] start, const int64_t[::1]
            int32_t[::1] out_offsets, uint8_t[::1] out_data):
     """Copy the byte spans into one Arrow string buffer (offsets must hold n + 1 entries)."""
     cdef Py_ssize_t i, n = start.shape[0]
-    cdef int64_t pos = 0, total = 0
-    for i in range(n):
-        if start[i] < 0 or end[i] < start[i] or end[i] > data.shape[0]:
-            raise ValueError(f"span {i} is outside the data")
-        total += end[i] - start[i]
+    cdef int64_t pos = 0
+    cdef int64_t total = _check_spans(start, end, n, data.shape[0])
     if out_offsets.shape[0] < n + 1 or out_data.shape[0] < total:
         raise ValueError("output buffers too small")
     with nogil:

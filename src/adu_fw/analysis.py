@@ -18,10 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _prefix
+from .compile import _Intervals
 from .evaluate import evaluate
 from .flowlogs import FlowLogStream
 from .flowtable import FlowArrays, flow_arrays
-from .ip import format_address, parse_addresses, parse_prefixes
+from .ip import format_address, parse_addresses
 from .policy import Policy
 
 __all__ = ["Report", "analyze", "TagMatcher", "row_agreement"]
@@ -35,15 +36,10 @@ class TagMatcher:
     """Membership of addresses in one tag's prefixes: merged into an interval table, located in compiled code."""
 
     def __init__(self, prefixes: Iterable[str]) -> None:
-        col = parse_prefixes(list(prefixes))
-        spans: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-        for h, l, p, f in zip(col.hi.tolist(), col.lo.tolist(), col.plen.tolist(), col.family.tolist()):
-            if f in (4, 6):
-                start = (h << 64) | l
-                spans[f].append((start, start + (1 << ((32 if f == 4 else 128) - p)) - 1))
-        v4s, self.v4_value = _interval_table(spans[4], 32)
+        (start4, end4), v6 = _Intervals().get(tuple(prefixes))  # the compiler's own prefix -> range step
+        v4s, self.v4_value = _interval_table(list(zip(start4.tolist(), end4.tolist())), 32)
         self.v4_starts = np.asarray(v4s, np.uint32)
-        v6s, self.v6_value = _interval_table(spans[6], 128)
+        v6s, self.v6_value = _interval_table(v6, 128)
         self.v6_hi = np.array([v >> 64 for v in v6s], np.uint64)
         self.v6_lo = np.array([v & 0xFFFFFFFFFFFFFFFF for v in v6s], np.uint64)
 

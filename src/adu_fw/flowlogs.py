@@ -393,7 +393,7 @@ def _record_tuples(
                 else:
                     damaged.append("flows[].flows[]")
     else:
-        n = len(re.findall(r"\d{10,13},", json.dumps(rec, default=lambda o: text.strings(o) if text else str(o))))
+        n = len(re.findall(r"\d{10,13},", json.dumps(rec, default=text.strings if text else None)))
         stats.tuples_read += n
         stats.reject("record of an unknown flow-log version", n, [f"{source} record {index}"])
         stats.versions["unknown"] += 1
@@ -436,7 +436,7 @@ def _tuple_bytes(raw: _Raw, text: _SpanText | None) -> tuple[np.ndarray, np.ndar
     if raw.spans:
         assert text is not None
         first = raw.spans[0].first
-        if all(g.first == first + sum_before for g, sum_before in zip(raw.spans, np.cumsum([0] + [g.count for g in raw.spans[:-1]]).tolist())):
+        if all(g.first == prev.first + prev.count for prev, g in zip(raw.spans, raw.spans[1:])):
             # the groups follow each other in the file (the usual case): one slice, no copy
             starts, ends = text.starts[first : first + len(raw)], text.ends[first : first + len(raw)]
         else:
@@ -554,7 +554,7 @@ def _batch(
                 arrow_column(_STATE_CODE[state[idx]], _STATE_CODE[state[idx]] < 0), pa.array(list("BCED"), type=pa.string()), safe=False
             ),
             enc,
-            *[_counter(counters[c, idx], counter_null[c, idx].view(np.bool_)) for c in range(4)],
+            *[arrow_column(counters[c, idx], counter_null[c, idx].view(np.bool_), pa.int64()) for c in range(4)],
             per_group(raw.g_rule),
             per_group(raw.g_acl),
             per_group(macs),
@@ -568,19 +568,14 @@ def _batch(
         ],
         schema=SCHEMA,
     )
-    fa = _parsed_flows(idx, k, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound)
-    fa.time_ms = ms[idx]
-    fa.bytes_total = counters[1, idx] + counters[3, idx]  # split leaves 0 where a counter is empty
-    return batch, fa
-
-
-def _counter(values: np.ndarray, null: np.ndarray) -> pa.Array:
-    return arrow_column(values, null, pa.int64())
+    return batch, _parsed_flows(idx, k, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound, ms, counters)
 
 
 def _parsed_flows(idx: Any, k: int, sf: np.ndarray, sh: np.ndarray, sl: np.ndarray, df: np.ndarray, dh: np.ndarray,
-                  dl: np.ndarray, sport: np.ndarray, dport: np.ndarray, proto: np.ndarray, outbound: np.ndarray) -> FlowArrays:
-    """The matcher's input for the emitted rows, from what the split already parsed (no second parse)."""
+                  dl: np.ndarray, sport: np.ndarray, dport: np.ndarray, proto: np.ndarray, outbound: np.ndarray,
+                  ms: np.ndarray, counters: np.ndarray) -> FlowArrays:
+    """The matcher's input for the emitted rows, from what the split already parsed (no second parse),
+    with the time and bytes the aggregates need (split leaves 0 where a counter is empty)."""
     ones = np.ones(k, bool)
     sfam, dfam = sf[idx], df[idx]
     if (sfam == 4).all() and (dfam == 4).all():
@@ -590,7 +585,8 @@ def _parsed_flows(idx: Any, k: int, sf: np.ndarray, sh: np.ndarray, sl: np.ndarr
         src, dst = AddressColumn(sfam, sh[idx], sl[idx]), AddressColumn(dfam, dh[idx], dl[idx])
         src_v4 = dst_v4 = None
     return FlowArrays(n=k, direction=outbound[idx], protocol=proto[idx], protocol_ok=ones, src=src, dst=dst,
-                      src_port=sport[idx], dst_port=dport[idx], sport_ok=ones, dport_ok=ones, src_v4=src_v4, dst_v4=dst_v4)
+                      src_port=sport[idx], dst_port=dport[idx], sport_ok=ones, dport_ok=ones, src_v4=src_v4, dst_v4=dst_v4,
+                      time_ms=ms[idx], bytes_total=counters[1, idx] + counters[3, idx])
 
 
 class FlowLogStream:
