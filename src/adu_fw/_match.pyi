@@ -6,6 +6,8 @@ import numpy.typing as npt
 
 class Matcher:
     def __init__(self, arrays: dict[str, Any]) -> None: ...
+    @property
+    def v4_path(self) -> str: ...
     def classify(
         self,
         direction: npt.NDArray[np.uint8],

@@ -22,6 +22,33 @@ cdef extern from *:
     int adu_ctz64(unsigned long long x) noexcept nogil
     void adu_prefetch(const void* p) noexcept nogil
 
+cdef extern from "_lanes.h":
+    ctypedef struct adu_vlanes:
+        const uint16_t* u16
+        const int32_t* i32
+        const uint8_t* l3
+        int32_t l3_shift
+        int32_t l3_mask
+        int32_t s1[8]
+        int32_t s2[8]
+        int32_t s3[8]
+        int32_t d1[8]
+        int32_t d2[8]
+        int32_t d3[8]
+        int32_t dp[8]
+        int32_t px[8]
+        int32_t n_dp[8]
+        int32_t sd[8]
+        int32_t n_d[8]
+        int32_t f[8]
+        int32_t n_x[8]
+        int32_t fixed[8]
+        int32_t first
+    int adu_has_avx2() noexcept nogil
+    Py_ssize_t adu_lanes_avx2(const adu_vlanes* p, Py_ssize_t n, const uint8_t* dir, const uint8_t* proto,
+                              const uint32_t* src, const uint32_t* dst, const uint16_t* dport,
+                              int32_t* out_rule, uint8_t* out_allow) noexcept nogil
+
 # classify_v4 prefetches the first-level index entries of flow i + 8 while flow i runs: the address
 # lookups are dependent cache misses, and this lets them overlap (measured: about +10% on W1)
 
@@ -57,6 +84,11 @@ cdef struct Tables:
     const int32_t* v6_class
     const int64_t* bits_base     # per (classifier, field) -> word offset of class 0; fields p,s,sp,d,dp
     const uint64_t* bits
+    const int64_t* cross         # per classifier, 8 entries: offsets of the pd, ps, sd tables (in
+                                 # cross_idx) and of f (in cross_rule), then n_dp, n_sp, n_d, n_x;
+                                 # pd offset -1: no cross tables, AND the bitsets
+    const uint16_t* cross_idx
+    const int32_t* cross_rule    # global rule id, -1 none
 
 
 cdef inline int32_t _v4_search(const Tables* t, int32_t ks, uint32_t key) noexcept nogil:
@@ -137,6 +169,8 @@ cdef inline int32_t _stage_rule(const Tables* t, int32_t k, uint8_t proto, int32
                                 int32_t dc, uint16_t dport) noexcept nogil:
     """Classifier k's first matching rule (global id), -1 for none, given the address classes."""
     cdef int32_t spc, dpc, r
+    cdef const int64_t* x = t.cross + 8 * k
+    cdef int64_t a
     if t.ported[k * 256 + proto]:
         spc = t.sport_const[k]
         if spc < 0:
@@ -147,6 +181,10 @@ cdef inline int32_t _stage_rule(const Tables* t, int32_t k, uint8_t proto, int32
     else:
         spc = t.all_sport[k]
         dpc = t.all_dport[k]
+    if x[0] >= 0:  # four loads through the cross tables (see adu_fw.compile)
+        a = t.cross_idx[x[0] + t.proto_class[k * 256 + proto] * x[4] + dpc]
+        a = t.cross_idx[x[1] + a * x[5] + spc]
+        return t.cross_rule[x[3] + <int64_t>t.cross_idx[x[2] + sc * x[6] + dc] * x[7] + a]
     r = _first(t, k, t.proto_class[k * 256 + proto], sc, spc, dc, dpc)
     return t.rule_base[k] + r if r >= 0 else -1
 
@@ -229,9 +267,140 @@ cdef void _block_v4(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uint8_
             out_allow[i] = 0 if t.rule_deny[g] else 1
 
 
+def _check_trie(u16, l3, offs, n_classes):
+    """Every index a 16-8-8 trie can produce stays inside its levels (see compile._v4_trie)."""
+    o1, o2, o3 = offs
+    n2 = int(u16[o1:o1 + 65536].max()) + 1
+    n3 = int(u16[o2:o2 + 256 * n2].max()) + 1
+    if (o1 + 65536 > u16.shape[0] or o2 + 256 * n2 > u16.shape[0] or o3 + 256 * n3 > l3.shape[0]
+            or int(l3[o3:o3 + 256 * n3].max()) >= n_classes):
+        raise ValueError("inconsistent compiled tables")
+
+
+def _checked_cross(dict a, n_k):
+    """The cross tables, or "none" for every classifier (older pickles); bounds checked here so the
+    loop need not: every index a table can produce stays inside the next table."""
+    import numpy as np
+    cross = np.asarray(a.get("cross", np.full(8 * n_k, -1, np.int64)), np.int64)
+    idx = np.asarray(a.get("cross_idx", np.zeros(0, np.uint16)), np.uint16)
+    rule = np.asarray(a.get("cross_rule", np.zeros(0, np.int32)), np.int32)
+    if cross.shape != (8 * n_k,):
+        raise ValueError("inconsistent compiled tables")
+    n_p = [int(np.asarray(a["proto_class"])[k * 256:(k + 1) * 256].max()) + 1 for k in range(n_k)]
+    for k in range(n_k):
+        pd, ps, sd, f, n_dp, n_sp, n_d, n_x = (int(v) for v in cross[8 * k:8 * k + 8])
+        if pd < 0:
+            continue
+        n_s = int(np.asarray(a["bits_base"])[5 * k + 2] - np.asarray(a["bits_base"])[5 * k + 1]) // int(a["words"][k])
+        if min(pd, ps, sd, f, n_dp, n_sp, n_d, n_x) < 0 or not pd <= ps <= sd or sd + n_s * n_d > idx.shape[0]:
+            raise ValueError("inconsistent compiled tables")
+        n_a = int(idx[pd:ps].max(initial=0)) + 1
+        if ps - pd != n_p[k] * n_dp or sd - ps != n_a * n_sp:
+            raise ValueError("inconsistent compiled tables")
+        n_y = int(idx[sd:sd + n_s * n_d].max(initial=0)) + 1
+        if int(idx[ps:sd].max(initial=0)) >= n_x or f + n_y * n_x > rule.shape[0]:
+            raise ValueError("inconsistent compiled tables")
+        for port, n in (("all_sport", n_sp), ("all_dport", n_dp)):
+            if int(a[port][k]) >= n:
+                raise ValueError("inconsistent compiled tables")
+    if rule.size and (rule.min() < -1 or rule.max() >= np.asarray(a["rule_deny"]).shape[0]):
+        raise ValueError("inconsistent compiled tables")
+    pad = lambda x, dt: np.ascontiguousarray(x if x.size else np.zeros(1, dt))
+    return [np.ascontiguousarray(cross), pad(idx, np.uint16), pad(rule, np.int32)]
+
+
+cdef struct Lane:
+    # one direction of a one-stage policy, tables of adu_fw.compile.fast_tables
+    const uint16_t* s1           # source address trie, levels 1-2 (16, 8 bits)
+    const uint16_t* s2
+    int64_t s3                   # its level 3 (8 bits): offset in Lanes.l3
+    const uint16_t* d1           # destination address trie
+    const uint16_t* d2
+    int64_t d3
+    const uint16_t* dport_class  # 65536 entries
+    const uint16_t* px           # protocol x destination-port class -> combined port class
+    int64_t n_dp
+    const uint16_t* sd           # source x destination address class -> combined address class
+    int64_t n_d
+    const int32_t* fin           # combined address x port class -> (rule << 1) | allow
+    int64_t n_x
+
+
+cdef struct Lanes:
+    Lane lane[2]
+    const uint8_t* l3            # trie level 3 of every lane: bytes, or uint16 when l3_wide
+    bint l3_wide
+    uint8_t pick[256]            # direction byte -> lane to read (a valid one even for bad bytes)
+    int32_t fixed[256]           # direction byte -> its result when it has no lane (else FREE)
+    bint on
+
+
+cdef enum:
+    FREE = -2147483647
+
+
+cdef inline uint32_t _l3(const Lanes* ls, int64_t e) noexcept nogil:
+    if ls.l3_wide:  # the same for every flow of a policy: a predictable branch
+        return (<const uint16_t*>ls.l3)[e]
+    return ls.l3[e]
+
+
+cdef void _block_lanes(const Lanes* ls, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
+                       const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
+                       const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
+    """Up to BLOCK flows, level by level, without a data-dependent branch: three trie loads per
+    address, then the port, cross and final tables (see ``adu_fw.compile.fast_tables``)."""
+    cdef uint32_t a[BLOCK]
+    cdef uint32_t b[BLOCK]
+    cdef const Lane* L
+    cdef Py_ssize_t j, i
+    cdef int32_t v, fixed
+    cdef uint32_t x, y
+    for j in range(cnt):
+        i = i0 + j
+        L = &ls.lane[ls.pick[direction[i]]]
+        a[j] = L.s1[src[i] >> 16]
+        b[j] = L.d1[dst[i] >> 16]
+    for j in range(cnt):
+        i = i0 + j
+        L = &ls.lane[ls.pick[direction[i]]]
+        a[j] = L.s2[(a[j] << 8) | ((src[i] >> 8) & 255)]
+        b[j] = L.d2[(b[j] << 8) | ((dst[i] >> 8) & 255)]
+    for j in range(cnt):
+        i = i0 + j
+        L = &ls.lane[ls.pick[direction[i]]]
+        x = L.px[protocol[i] * L.n_dp + L.dport_class[dport[i]]]
+        y = L.sd[_l3(ls, L.s3 + ((a[j] << 8) | (src[i] & 255))) * L.n_d + _l3(ls, L.d3 + ((b[j] << 8) | (dst[i] & 255)))]
+        v = L.fin[y * L.n_x + x]
+        fixed = ls.fixed[direction[i]]
+        v = v if fixed == FREE else fixed
+        out_rule[i] = v >> 1
+        out_allow[i] = <uint8_t>(v & 1)
+
+
+cdef enum:
+    CHUNK = 4096  # flows per parallel work item of the lane path
+
+
+cdef void _run_lanes(const Lanes* ls, const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize_t cnt,
+                     const uint8_t* direction, const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
+                     const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
+    """Flows [i0, i0 + cnt): eight at a time in AVX2 when there, the rest in scalar blocks."""
+    cdef Py_ssize_t j = i0, end = i0 + cnt
+    if simd:
+        j += adu_lanes_avx2(vl, cnt, direction + i0, protocol + i0, src + i0, dst + i0, dport + i0,
+                            out_rule + i0, out_allow + i0)
+    while j < end:
+        _block_lanes(ls, j, min(<Py_ssize_t>BLOCK, end - j), direction, protocol, src, dst, dport, out_rule, out_allow)
+        j += BLOCK
+
+
 cdef class Matcher:
     """Holds the compiled arrays (keeping them alive) and the C view of them."""
     cdef Tables t
+    cdef Lanes lanes
+    cdef adu_vlanes vl
+    cdef bint use_simd
     cdef object _keep
     cdef object _consts
 
@@ -272,6 +441,11 @@ cdef class Matcher:
         cdef const int32_t[::1] v6_class = a["v6_class"]
         cdef const int64_t[::1] bits_base = a["bits_base"]
         cdef const uint64_t[::1] bits = a["bits"]
+        cross_arrays = _checked_cross(a, n_k)
+        self._consts.extend(cross_arrays)
+        cdef const int64_t[::1] cross = cross_arrays[0]
+        cdef const uint16_t[::1] cross_idx = cross_arrays[1]
+        cdef const int32_t[::1] cross_rule = cross_arrays[2]
         n_cls = words.shape[0]
         if (proto_class.shape[0] != 256 * n_cls or ported.shape[0] != 256 * n_cls
                 or sport_class.shape[0] != 65536 * n_cls or dport_class.shape[0] != 65536 * n_cls
@@ -312,6 +486,111 @@ cdef class Matcher:
         self.t.v6_class = &v6_class[0] if v6_class.shape[0] else NULL
         self.t.bits_base = &bits_base[0] if n_cls else NULL
         self.t.bits = &bits[0] if bits.shape[0] else NULL
+        self.t.cross = &cross[0] if n_cls else NULL
+        self.t.cross_idx = &cross_idx[0]
+        self.t.cross_rule = &cross_rule[0]
+        self._set_lanes(a)
+
+    @property
+    def v4_path(self):
+        """Which loop ``classify_v4`` runs: "lanes", "block" (one stage) or "flow" (stages)."""
+        if self.lanes.on:
+            return "lanes-avx2" if self.use_simd else "lanes"
+        return "block" if self.t.max_stages == 1 else "flow"
+
+    @property
+    def simd(self):
+        """Whether the lane path uses its AVX2 loop (on where the CPU has AVX2; tests turn it off)."""
+        return bool(self.use_simd)
+
+    @simd.setter
+    def simd(self, on):
+        self.use_simd = bool(on) and self.lanes.on and adu_has_avx2() != 0
+
+    def _set_lanes(self, dict a):
+        """The one-stage IPv4 lanes from ``fast_tables`` arrays (absent: the general block path)."""
+        import numpy as np
+        lanes = np.asarray(a.get("fast_lanes", np.zeros(0, np.int64)), np.int64)
+        self.lanes.on = False
+        if lanes.size == 0:
+            return
+        u16 = np.ascontiguousarray(a["fast_u16"], np.uint16)
+        i32 = np.ascontiguousarray(a["fast_i32"], np.int32)
+        l3_bytes = np.ascontiguousarray(a["fast_l3"], np.uint8)
+        width = int(a["fast_l3_width"])
+        if width not in (1, 2) or l3_bytes.shape[0] < 3 + width or (l3_bytes.shape[0] - 3) % width:
+            raise ValueError("inconsistent compiled tables")
+        l3 = l3_bytes[:l3_bytes.shape[0] - 3].view(np.uint8 if width == 1 else "<u2")
+        self._consts.extend([u16, i32, l3_bytes])
+        cdef const uint8_t[::1] B = l3_bytes
+        self.lanes.l3 = &B[0]
+        self.lanes.l3_wide = width == 2
+        self.vl.l3 = &B[0]
+        self.vl.l3_shift = width - 1
+        self.vl.l3_mask = 0xFF if width == 1 else 0xFFFF
+        n_dirs = self.t.n_dirs
+        if lanes.shape[0] != 16 * n_dirs or n_dirs > 2 or self.t.max_stages != 1:
+            raise ValueError("inconsistent compiled tables")
+        cdef const uint16_t[::1] U = u16
+        cdef const int32_t[::1] I = i32
+        cdef int d, first = -1
+        cdef Lane* L
+        self.use_simd = False
+        self.vl.u16 = &U[0]
+        self.vl.i32 = &I[0]
+        for d in range(8):
+            self.vl.fixed[d] = -4
+            self.vl.s1[d] = self.vl.s2[d] = self.vl.s3[d] = self.vl.d1[d] = self.vl.d2[d] = self.vl.d3[d] = 0
+            self.vl.dp[d] = self.vl.px[d] = self.vl.n_dp[d] = self.vl.sd[d] = self.vl.n_d[d] = 0
+            self.vl.f[d] = self.vl.n_x[d] = 0
+        if u16.shape[0] >= 2**31 or i32.shape[0] >= 2**31:
+            raise ValueError("inconsistent compiled tables")
+        rows = lanes.reshape(n_dirs, 16)
+        for d in range(256):
+            self.lanes.pick[d] = 0
+            self.lanes.fixed[d] = -4  # rule -2 (cannot be evaluated), not allowed
+        for d in range(n_dirs):
+            r = [int(v) for v in rows[d]]
+            if r[0] < 0:
+                if self.t.n_stages[d] != 0:
+                    raise ValueError("inconsistent compiled tables")
+                self.lanes.fixed[d] = -1  # no NSG in this direction: rule -1, allowed
+                self.vl.fixed[d] = -1
+                continue
+            k = self.t.stages[d]
+            n_s = int((a["bits_base"][5 * k + 2] - a["bits_base"][5 * k + 1]) // a["words"][k])
+            _check_trie(u16, l3, r[0:3], n_s)
+            _check_trie(u16, l3, r[3:6], r[9])
+            n_p, n_dp, n_d, n_x = 256, r[7], r[9], r[11]
+            n_x_seen = int(u16[r[6]:r[6] + n_p * n_dp].max()) + 1
+            n_y = int(u16[r[8]:r[8] + n_s * n_d].max()) + 1
+            if (n_x_seen > n_x or r[8] + n_s * n_d > u16.shape[0] or r[6] + n_p * n_dp > u16.shape[0]
+                    or r[10] + n_y * n_x > i32.shape[0]
+                    or r[12] + 65536 > u16.shape[0] or int(u16[r[12]:r[12] + 65536].max()) >= n_dp):
+                raise ValueError("inconsistent compiled tables")
+            L = &self.lanes.lane[d]
+            L.s1, L.s2, L.s3 = &U[r[0]], &U[r[1]], r[2]
+            L.d1, L.d2, L.d3 = &U[r[3]], &U[r[4]], r[5]
+            L.dport_class = &U[r[12]]
+            L.px, L.n_dp = &U[r[6]], n_dp
+            L.sd, L.n_d = &U[r[8]], n_d
+            L.fin, L.n_x = &I[r[10]], n_x
+            self.lanes.pick[d] = d
+            self.lanes.fixed[d] = FREE
+            self.vl.fixed[d] = FREE
+            (self.vl.s1[d], self.vl.s2[d], self.vl.s3[d], self.vl.d1[d], self.vl.d2[d], self.vl.d3[d],
+             self.vl.px[d], self.vl.n_dp[d], self.vl.sd[d], self.vl.n_d[d], self.vl.f[d], self.vl.n_x[d],
+             self.vl.dp[d]) = r[:13]
+            if first < 0:
+                first = d
+        if first < 0:
+            return
+        for d in range(256):
+            if self.lanes.fixed[d] != FREE:
+                self.lanes.pick[d] = first  # read a real lane; the fixed result replaces it
+        self.vl.first = first
+        self.lanes.on = True
+        self.use_simd = adu_has_avx2() != 0
 
     def classify(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
                  const uint8_t[::1] family,
@@ -359,6 +638,20 @@ cdef class Matcher:
         cdef Tables t = self.t
         cdef int64_t v
         cdef Py_ssize_t ahead, blk, nblk = (n + BLOCK - 1) // BLOCK
+        cdef Lanes* ls = &self.lanes
+        cdef adu_vlanes* vl = &self.vl
+        cdef bint simd = self.use_simd
+        cdef Py_ssize_t nch = (n + CHUNK - 1) // CHUNK
+        if ls.on:  # one NSG per direction with the lane tables: no data-dependent branches
+            if nt == 1:
+                with nogil:
+                    _run_lanes(ls, vl, simd, 0, n, &direction[0], &protocol[0], &src[0], &dst[0], &dst_port[0],
+                               &out_rule[0], &out_allow[0])
+            else:
+                for blk in prange(nch, nogil=True, num_threads=nt, schedule="static"):
+                    _run_lanes(ls, vl, simd, blk * CHUNK, min(CHUNK, n - blk * CHUNK), &direction[0], &protocol[0],
+                               &src[0], &dst[0], &dst_port[0], &out_rule[0], &out_allow[0])
+            return
         if t.max_stages == 1:  # one NSG per direction: block by block
             if nt == 1:
                 with nogil:

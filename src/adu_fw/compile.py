@@ -8,6 +8,13 @@ Per classifier (one NSG in one direction, or one ClassBench rule list) and per f
 Service tags with thousands of prefixes only add boundaries: they cost build time, not match time.
 Protocol and ports use direct tables (256 and 65536 entries); protocols without ports use a class
 matching every rule's port criterion (product decision 5).
+
+Then, where it stays small, the bitset AND is folded away as in Recursive Flow Classification
+(Gupta & McKeown): pairs of fields are crossed into tables of combined classes (protocol x
+destination port, that x source port, source x destination address) and a last table maps the two
+combined classes to the first matching rule, so classify does four loads instead of ANDing five
+bitsets word by word. A classifier whose cross tables would exceed ``CROSS_LIMIT`` entries keeps
+the bitsets (large ClassBench lists); both give the same answer, and the tests run both.
 """
 from __future__ import annotations
 
@@ -239,6 +246,51 @@ def _v4_index(starts: np.ndarray, classes: np.ndarray, n_subs: int) -> tuple[np.
     return np.append(entry, -1).astype(np.int16), first, subs
 
 
+CROSS_LIMIT = 1 << 20  # entries of one cross table (and rows x words of its scratch), per classifier
+# cross layout per classifier in "cross": offsets of the pd, ps, sd (in cross_idx) and f (in
+# cross_rule) tables, then n_dp, n_sp, n_d, n_x; pd offset -1 = no cross tables (bitsets)
+CROSS_FIELDS = 8
+
+
+def _first_rule(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) int32: the lowest set bit of a[i] & b[j], -1 where the AND is empty."""
+    out = np.empty((a.shape[0], b.shape[0]), np.int32)
+    step = max(1, CROSS_LIMIT // max(1, b.shape[0] * a.shape[1]))
+    for i in range(0, a.shape[0], step):
+        m = a[i : i + step, None, :] & b[None, :, :]
+        nz = m != 0
+        w = nz.argmax(axis=2)
+        word = np.take_along_axis(m, w[..., None], axis=2)[..., 0]
+        low = np.bitwise_count((word & (~word + np.uint64(1))) - np.uint64(1)).astype(np.int32)
+        out[i : i + step] = np.where(nz.any(axis=2), w.astype(np.int32) * 64 + low, -1)
+    return out
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The classes of a[i] & b[j] (table indexed i * len(b) + j) and their bitsets; None if too big."""
+    rows = a.shape[0] * b.shape[0]
+    if rows > CROSS_LIMIT or rows * a.shape[1] > 4 * CROSS_LIMIT:
+        return None
+    uniq, inverse = _classes((a[:, None, :] & b[None, :, :]).reshape(rows, a.shape[1]), 0)
+    if uniq.shape[0] > 65535:
+        return None
+    return inverse.astype(np.uint16), uniq
+
+
+def _cross_tables(c: Classifier) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]] | None:
+    """The four cross tables of one classifier and (n_dp, n_sp, n_d, n_x), or None if too big."""
+    p, s, sp, d, dp = c.bits
+    pd = _cross(p, dp)
+    if pd is None:
+        return None
+    ps = _cross(pd[1], sp)
+    sd = _cross(s, d)
+    if ps is None or sd is None or ps[1].shape[0] * sd[1].shape[0] > CROSS_LIMIT:
+        return None
+    f = _first_rule(sd[1], ps[1]).reshape(-1)
+    return pd[0], ps[0], sd[0], f, (dp.shape[0], sp.shape[0], d.shape[0], ps[1].shape[0])
+
+
 def assemble(
     classifiers: Sequence[Classifier], stages: Sequence[Sequence[int]], rule_deny: np.ndarray
 ) -> dict[str, Any]:
@@ -289,6 +341,20 @@ def assemble(
             v6h.append(h)
             v6l.append(lo)
             v6c.append(cl6)
+    cross = np.full(CROSS_FIELDS * n_cls, -1, np.int64)
+    cross_idx: list[np.ndarray] = []
+    cross_rule: list[np.ndarray] = []
+    ipos = fpos = 0
+    for k, c in enumerate(classifiers):
+        tables = _cross_tables(c)
+        if tables is None:
+            continue
+        pd, ps, sd, f, dims = tables
+        cross[CROSS_FIELDS * k : CROSS_FIELDS * (k + 1)] = (ipos, ipos + pd.size, ipos + pd.size + ps.size, fpos) + dims
+        cross_idx += [pd, ps, sd]
+        ipos += pd.size + ps.size + sd.size
+        cross_rule.append(np.where(f >= 0, f + rule_base[k], -1).astype(np.int32))
+        fpos += f.size
     bits_base = np.zeros(5 * n_cls, np.int64)
     chunks = []
     pos = 0
@@ -328,7 +394,124 @@ def assemble(
         "v6_class": cat(v6c, np.int32),
         "bits_base": bits_base,
         "bits": cat(chunks, np.uint64),
+        "cross": cross,
+        "cross_idx": cat(cross_idx, np.uint16),
+        "cross_rule": cat(cross_rule, np.int32),
     }
+
+
+def _v4_trie(starts: np.ndarray, classes: np.ndarray, n_classes: int) -> list[np.ndarray] | None:
+    """A full-resolution 16-8-8 trie over one IPv4 interval table: three uint16 levels, no search.
+
+    Level 1 has an entry per /16, levels 2 and 3 have 256-entry tables; an entry of levels 1 and 2
+    names a table of the next level, an entry of level 3 is the class. Tables 0..n_classes-1 of
+    levels 2 and 3 are constant (class c everywhere), so a /16 or /24 without boundaries costs the
+    same three loads as any other and classify needs no branch. None when a level would need more
+    than 65,536 tables (huge rule lists): the caller keeps the two-level index and its search.
+    """
+    s64 = starts.astype(np.uint64)
+
+    def cells(base: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell of 2**bits addresses starting at ``base``: (class at its first address, split?)."""
+        first = np.searchsorted(s64, base, side="right") - 1
+        split = np.searchsorted(s64, base + np.uint64((1 << bits) - 1), side="right") - 1 > first
+        return classes[first].astype(np.int64), split
+
+    span = np.arange(256, dtype=np.uint64)
+    c1, split1 = cells(np.arange(65536, dtype=np.uint64) << np.uint64(16), 16)
+    b2 = np.flatnonzero(split1).astype(np.uint64)
+    c2, split2 = cells(((b2[:, None] << np.uint64(16)) + (span << np.uint64(8))).reshape(-1), 8)
+    b3 = np.flatnonzero(split2)
+    if n_classes + len(b2) > 65536 or n_classes + len(b3) > 65536 or n_classes > 65536:
+        return None
+    addr3 = (((b2[b3 // 256] << np.uint64(16)) + (np.asarray(b3 % 256, np.uint64) << np.uint64(8)))[:, None] + span)
+    c3 = classes[np.searchsorted(s64, addr3.reshape(-1), side="right") - 1]
+    const = np.repeat(np.arange(n_classes, dtype=np.uint16), 256)
+    l1 = np.where(split1, 0, c1)
+    l1[split1] = n_classes + np.arange(len(b2))
+    l2 = c2.copy()
+    l2[b3] = n_classes + np.arange(len(b3))
+    return [l1.astype(np.uint16), np.concatenate([const, l2.astype(np.uint16)]),
+            np.concatenate([const, c3.astype(np.uint16)])]
+
+
+LANE_FIELDS = 16
+
+
+def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
+    """Derived tables for the one-stage IPv4 block path (rebuilt by ``matcher()``, never pickled).
+
+    Per direction a "lane": the 16-8-8 tries of its classifier's two address sides (level 3, the
+    largest, in ``fast_l3`` with one byte per entry when every class fits in a byte), its
+    destination-port table, a
+    (protocol, destination-port class) -> combined class table that already holds the protocol's
+    ported-or-not choice and the constant source-port class, the source x destination cross table
+    and the final table holding ``(rule << 1) | allow``. Only when every direction has at most one
+    stage and each such classifier has cross tables, a constant source-port table and both tries;
+    otherwise ``fast_lanes`` is empty and the general block path runs.
+    """
+    none = {"fast_lanes": np.zeros(0, np.int64)}
+    stages = [a["stages"][d * a["max_stages"] : (d + 1) * a["max_stages"]][: a["n_stages"][d]] for d in range(len(a["n_stages"]))]
+    if a["max_stages"] != 1 or not a.get("cross", np.zeros(0)).size:
+        return none
+    parts: dict[str, list[np.ndarray]] = {"u": [], "i": [], "3": []}
+    pos = {"u": 0, "i": 0, "3": 0}
+
+    def put(arr: np.ndarray, kind: str) -> int:
+        parts[kind].append(arr)
+        at = pos[kind]
+        pos[kind] += arr.size
+        return at
+
+    lanes = np.full((len(stages), LANE_FIELDS), -1, np.int64)
+    deny = np.asarray(a["rule_deny"], np.int64)
+    idx = a["cross_idx"]
+    done: dict[int, np.ndarray] = {}
+    for d, st in enumerate(stages):
+        if not len(st):
+            continue
+        k = int(st[0])
+        if k in done:
+            lanes[d] = done[k]
+            continue
+        x = [int(v) for v in a["cross"][CROSS_FIELDS * k : CROSS_FIELDS * (k + 1)]]
+        sport = a["sport_class"][k * 65536 : (k + 1) * 65536]
+        if x[0] < 0 or not (sport == sport[0]).all():
+            return none
+        pd, ps, sd, f, n_dp, n_sp, n_d, n_x = x
+        words = int(a["words"][k])
+        bb = a["bits_base"][5 * k : 5 * k + 5]
+        n_s = int(bb[2] - bb[1]) // words
+        tries = []
+        for side, n_c in ((0, n_s), (1, n_d)):
+            lo, hi = a["v4_off"][2 * (2 * k + side)], a["v4_off"][2 * (2 * k + side) + 1]
+            t = _v4_trie(a["v4_starts"][lo:hi], a["v4_class"][lo:hi], n_c)
+            if t is None:
+                return none
+            tries += [put(t[0], "u"), put(t[1], "u"), put(t[2], "3")]
+        ported = a["ported"][k * 256 : (k + 1) * 256].astype(bool)
+        pc = a["proto_class"][k * 256 : (k + 1) * 256].astype(np.int64)
+        dpc = np.where(ported[:, None], np.arange(n_dp)[None, :], int(a["all_dport"][k]))
+        spc = np.where(ported, int(sport[0]), int(a["all_sport"][k]))
+        pd_cls = idx[pd + pc[:, None] * n_dp + dpc].astype(np.int64)
+        px = idx[ps + pd_cls * n_sp + spc[:, None]]
+        n_y = int(idx[sd : sd + n_s * n_d].max()) + 1
+        g = a["cross_rule"][f : f + n_y * n_x].astype(np.int64)
+        fin = np.where(g >= 0, 2 * g + 1 - deny[np.maximum(g, 0)], -2).astype(np.int32)
+        lanes[d, :13] = tries + [put(px.reshape(-1), "u"), n_dp, put(idx[sd : sd + n_s * n_d], "u"), n_d,
+                                 put(fin, "i"), n_x, put(a["dport_class"][k * 65536 : (k + 1) * 65536], "u")]
+        done[k] = lanes[d]
+    if (lanes[:, 0] < 0).all():
+        return none
+    # level 3 holds classes: one byte each when every class fits (halves the largest level)
+    l3 = np.concatenate(parts["3"])
+    width = 1 if int(l3.max()) < 256 else 2
+    l3_bytes = np.concatenate([l3.astype(np.uint8 if width == 1 else "<u2").view(np.uint8), np.zeros(3, np.uint8)])
+    parts["u"].append(np.zeros(1, np.uint16))  # the vector loop reads 32 bits at the last entry
+    if pos["u"] + 1 >= 2**31 or pos["i"] >= 2**31 or l3_bytes.size >= 2**31:
+        return none  # the vector loop's offsets are int32
+    return {"fast_lanes": lanes.reshape(-1), "fast_u16": np.concatenate(parts["u"]),
+            "fast_i32": np.concatenate(parts["i"]), "fast_l3": l3_bytes, "fast_l3_width": width}
 
 
 class CompiledPolicy:
@@ -352,7 +535,7 @@ class CompiledPolicy:
         if self._matcher is None:
             from ._match import Matcher
 
-            self._matcher = Matcher(self.arrays)
+            self._matcher = Matcher(dict(self.arrays, **fast_tables(self.arrays)))
         return self._matcher
 
     # -- pickling ----------------------------------------------------------------------------

@@ -40,10 +40,9 @@ def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = Non
     rule = np.empty(fa.n, np.int32)
     allow = np.empty(fa.n, np.uint8)
     m = compiled.matcher()
-    valid = fa.valid_except_family()
-    all_valid = bool(valid.all())
     if fa.v4_ints:
-        direction = fa.direction if all_valid else np.where(valid, fa.direction, 255).astype(np.uint8)
+        bad = fa.bad_fields()  # a bad direction is 255 already, which the matcher rejects itself
+        direction = fa.direction if bad is None else np.where(bad, 255, fa.direction).astype(np.uint8)
         m.classify_v4(direction, fa.protocol, fa.src_v4, fa.src_port, fa.dst_v4, fa.dst_port, rule, allow, nt)
     else:
         src, dst = fa.addresses()

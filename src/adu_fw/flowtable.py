@@ -61,6 +61,15 @@ class FlowArrays:
         fam[(src.family != dst.family) | ~self.valid_except_family()] = 0
         return fam
 
+    def bad_fields(self) -> np.ndarray | None:
+        """Rows whose protocol or a port cannot be evaluated, None when there is none (the usual
+        case: three ``all()`` scans instead of building a mask). Direction 255 is the matcher's."""
+        bad = None
+        for ok in (self.protocol_ok, self.sport_ok, self.dport_ok):
+            if not ok.all():
+                bad = ~ok if bad is None else bad | ~ok
+        return bad
+
     def valid_except_family(self) -> np.ndarray:
         return (self.direction != 255) & self.protocol_ok & self.sport_ok & self.dport_ok
 

@@ -14,6 +14,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adu_fw._match import Matcher
+from adu_fw.compile import fast_tables
+from adu_fw.evaluate import classify
+from adu_fw.flowtable import flow_arrays
 from adu_fw.policy import Policy
 from adu_fw.servicetags import load_cached
 
@@ -53,6 +57,8 @@ def _rename(d, to):
 @st.composite
 def rules(draw, max_rules=10):
     n = draw(st.integers(0, max_rules))
+    # NSGs rarely name source ports; with every sourcePortRange "*" the one-stage lane path runs
+    any_sport = draw(st.booleans())
     prios = {"Inbound": draw(st.lists(st.integers(100, 4096), min_size=n, max_size=n, unique=True)),
              "Outbound": draw(st.lists(st.integers(100, 4096), min_size=n, max_size=n, unique=True))}
     out = []
@@ -63,7 +69,7 @@ def rules(draw, max_rules=10):
                  "access": draw(st.sampled_from(["Allow", "Deny"])), "protocol": draw(st.sampled_from(PROTOS))}
         props.update(draw(side(family)))
         props.update(_rename(draw(side(family)), "destination"))
-        sp = draw(st.sampled_from(PORTS))
+        sp = "*" if any_sport else draw(st.sampled_from(PORTS))
         dp = draw(st.lists(st.sampled_from(PORTS), min_size=1, max_size=2))
         props["sourcePortRange"] = sp
         props["destinationPortRanges"] = dp
@@ -142,6 +148,51 @@ def _flows(policy, seed, n):
     return rows
 
 
+class _Variant:
+    """The compiled policy with another matcher over the same arrays (see ``_matchers``)."""
+
+    def __init__(self, compiled, matcher):
+        self.arrays, self.labels, self._m = compiled.arrays, compiled.labels, matcher
+
+    def matcher(self):
+        return self._m
+
+
+def _matchers(compiled):
+    """Every classify path over one compiled policy: the lanes (when the policy allows them) in
+    AVX2 and in scalar code, the cross tables without lanes, and the bitsets without cross tables."""
+    a = compiled.arrays
+    yield Matcher(dict(a, **fast_tables(a)))  # AVX2 where the CPU has it
+    scalar = Matcher(dict(a, **fast_tables(a)))
+    scalar.simd = False
+    yield scalar
+    yield Matcher(a)
+    yield Matcher({k: v for k, v in a.items() if not k.startswith("cross")})
+
+
+def _compare_paths(policy, rows, rule, allow):
+    """Each classify path, IPv4 integer and general, 1 and 2 threads, answers (rule, allow)."""
+    compiled = policy.compile()
+    fa = flow_arrays({"direction": [r[0] for r in rows], "protocol": [r[1] for r in rows],
+                      "src_ip": [r[2] for r in rows], "src_port": [r[3] for r in rows],
+                      "dst_ip": [r[4] for r in rows], "dst_port": [r[5] for r in rows]})
+    v4 = [i for i, r in enumerate(rows) if ":" not in r[2] and ":" not in r[4]]
+    fa4 = flow_arrays({
+        "direction": np.array([rows[i][0] == "Outbound" for i in v4], np.uint8),
+        "protocol": np.array([rows[i][1] for i in v4], np.uint8),
+        "src_ip": np.array([int(ipaddress.IPv4Address(rows[i][2])) for i in v4], np.uint32),
+        "src_port": np.array([rows[i][3] for i in v4], np.uint16),
+        "dst_ip": np.array([int(ipaddress.IPv4Address(rows[i][4])) for i in v4], np.uint32),
+        "dst_port": np.array([rows[i][5] for i in v4], np.uint16)})
+    for m in _matchers(compiled):
+        for threads in (1, 2):
+            r, a = classify(_Variant(compiled, m), fa, threads)
+            assert r.tolist() == rule and a.tolist() == allow, m.v4_path
+            if v4:
+                r, a = classify(_Variant(compiled, m), fa4, threads)
+                assert r.tolist() == [rule[i] for i in v4] and a.tolist() == [allow[i] for i in v4], m.v4_path
+
+
 def _compare(policy, rows):
     table = policy.evaluate({
         "direction": [r[0] for r in rows], "protocol": [r[1] for r in rows], "src_ip": [r[2] for r in rows],
@@ -161,6 +212,8 @@ def _compare(policy, rows):
             "dst_port": np.array([rows[i][5] for i in v4], np.uint16)})
         assert t4.column("rule_index").to_pylist() == [got[i][3] for i in v4]
         assert t4.column("access").to_pylist() == [got[i][0] for i in v4]
+    _compare_paths(policy, rows, [g[3] if g[3] is not None else -1 for g in got],
+                   [int(g[0] == "Allow") for g in got])
     for row, (access, rule, nsg, idx) in zip(rows, got):
         v = policy.check(*row)
         assert (access, rule, nsg) == (v.access, v.rule, v.nsg), (row, (access, rule, nsg), v)
@@ -176,6 +229,8 @@ NSG_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[
 def test_single_nsg_compiled_equals_reference(rs, vnet, seed):
     policy = Policy.from_nsg({"name": "n1", "properties": {"securityRules": rs}}, virtual_network=vnet, service_tags=TAGS, asgs=ASGS)
     _compare(policy, _flows(policy, seed, 60))
+    if all(r["properties"]["sourcePortRange"] == "*" for r in rs):
+        assert policy.compile().matcher().v4_path.startswith("lanes")
 
 
 @NSG_SETTINGS
