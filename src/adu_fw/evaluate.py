@@ -53,34 +53,40 @@ def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = Non
     return rule, allow
 
 
-def _labels_column(values: list[str], rule: np.ndarray) -> pa.DictionaryArray:
+def _labels_column(values: list[str], rule: np.ndarray, valid: np.ndarray | None) -> pa.DictionaryArray:
+    """``valid``: rule >= 0 per row, None when every row has a rule (then no mask is built)."""
     uniq: dict[str, int] = {}
     idx_of_rule = np.array([uniq.setdefault(v, len(uniq)) for v in values] or [0], np.int32)
-    valid = rule >= 0
-    if valid.all():
-        indices = pa.array(idx_of_rule[rule], type=pa.int32())
+    identity = len(uniq) == len(values)  # labels already distinct: the rule index is the dictionary index
+    if valid is None and len(uniq) == 1:  # one NSG: calloc'd zeros, no pass over the rows
+        indices = pa.array(np.zeros(rule.shape[0], np.int32), type=pa.int32())
+    elif valid is None:
+        indices = pa.array(rule if identity else idx_of_rule.take(rule), type=pa.int32())
     else:
-        indices = arrow_column(idx_of_rule[np.where(valid, rule, 0)], ~valid, pa.int32())
+        indices = arrow_column(idx_of_rule.take(np.where(valid, rule, 0)), ~valid, pa.int32())
     return pa.DictionaryArray.from_arrays(indices, pa.array(list(uniq), type=pa.string()), safe=False)  # indices are ours
 
 
 def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None) -> pa.Table:
     fa = flow_arrays(flows)
     rule, allow = classify(compiled, fa, threads)
-    rejected = rule == REJECTED
-    mask = rejected if rejected.any() else None
+    mask = valid = None  # the usual case, every row has a rule: one min() instead of masks
+    if rule.size and int(rule.min()) < 0:
+        rejected = rule == REJECTED
+        mask = rejected if rejected.any() else None
+        valid = rule >= 0
     access = pa.DictionaryArray.from_arrays(
         arrow_column((1 - allow).astype(np.int8), mask, pa.int8()), pa.array(["Allow", "Deny"]), safe=False
     )
-    reasons = fa.reasons()
+    reasons = fa.reasons() if mask is not None else None  # a row is rejected exactly when it has a reason
     return pa.table(
         {
             "access": access,
             "allowed": arrow_column(allow.view(np.bool_), mask),
-            "rule": _labels_column(compiled.labels["rule"], rule),
+            "rule": _labels_column(compiled.labels["rule"], rule, valid),
             "rule_index": pa.array(rule),
-            "nsg": _labels_column(compiled.labels["nsg"], rule),
-            "log_rule": _labels_column(compiled.labels["log_rule"], rule),
+            "nsg": _labels_column(compiled.labels["nsg"], rule, valid),
+            "log_rule": _labels_column(compiled.labels["log_rule"], rule, valid),
             "reject_reason": pa.array(reasons, type=pa.string()) if reasons is not None else pa.nulls(fa.n, pa.string()),
         }
     )
