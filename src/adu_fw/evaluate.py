@@ -40,12 +40,16 @@ def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = Non
     rule = np.empty(fa.n, np.int32)
     allow = np.empty(fa.n, np.uint8)
     m = compiled.matcher()
-    if fa.v4_ints:
+    src4, dst4 = fa.src_v4, fa.dst_v4
+    if not fa.v4_ints:
+        src, dst = fa.addresses()
+        if bool((src.family == 4).all()) and bool((dst.family == 4).all()):  # text, all IPv4: the same fast path
+            src4, dst4 = src.lo.astype(np.uint32), dst.lo.astype(np.uint32)
+    if src4 is not None and dst4 is not None:
         bad = fa.bad_fields()  # a bad direction is 255 already, which the matcher rejects itself
         direction = fa.direction if bad is None else np.where(bad, 255, fa.direction).astype(np.uint8)
-        m.classify_v4(direction, fa.protocol, fa.src_v4, fa.src_port, fa.dst_v4, fa.dst_port, rule, allow, nt)
+        m.classify_v4(direction, fa.protocol, src4, fa.src_port, dst4, fa.dst_port, rule, allow, nt)
     else:
-        src, dst = fa.addresses()
         m.classify(
             fa.direction, fa.protocol, fa.family(), src.hi, src.lo, fa.src_port, dst.hi, dst.lo, fa.dst_port,
             rule, allow, nt,
