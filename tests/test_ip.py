@@ -62,6 +62,24 @@ def test_arbitrary_text_agrees_with_ipaddress(text):
     assert _ours(text) == _expected(text)
 
 
+octet = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["00", "01", "010", "256", "999", "", "1a", " 1"]))
+quadish = st.one_of(
+    st.lists(octet, min_size=3, max_size=5).map(".".join),
+    st.text(st.sampled_from(list("0123456789.:x ")), max_size=18),
+)
+
+
+@settings(max_examples=1500)
+@given(st.lists(quadish, min_size=1, max_size=24))
+def test_column_parse_agrees_with_ipaddress(texts):
+    # in a column every value but the last has 16 bytes after its start: the SIMD dotted-quad path
+    col = parse_addresses(pa.array(texts + ["a tail of sixteen+ bytes"]))
+    for i, text in enumerate(texts):
+        want = _expected(text)
+        got = None if col.family[i] == 0 else (int(col.family[i]), (int(col.hi[i]) << 64) | int(col.lo[i]))
+        assert got == want, text
+
+
 @settings(max_examples=500)
 @given(st.lists(st.sampled_from(["1", "ff", "0", "ffff", "12"]), min_size=1, max_size=9), st.integers(0, 9))
 def test_double_colon_positions(groups, at):
