@@ -1,15 +1,17 @@
 # cython: language_level=3
-"""The classify loop: plain arrays in, (rule, allow) per flow out. No parsing, no policy logic.
+"""The classify loops: plain arrays in, (rule, allow) per flow out. No parsing, no policy logic.
 
 A classifier k answers "first rule whose five fields all match" with one table lookup per field
-(protocol and ports: direct tables; addresses: binary search over interval starts) giving a
-class per field, and the AND of the five classes' rule bitsets; the lowest set bit is the rule.
+(protocol and ports: direct tables; addresses: an index and a search over interval starts) giving
+a class per field, then either the cross-product tables (four loads to the rule) or, where those
+would be too big, the AND of the five classes' rule bitsets (the lowest set bit is the rule).
 A direction is a sequence of classifiers (stages); a deny ends the sequence, otherwise the last
 stage's rule is reported. See ``adu_fw.compile`` for how the arrays are built.
 
-The time goes into cache misses on the address index, not into arithmetic: ``classify_v4`` with
-one stage per direction therefore runs 32 flows at a time, one level per loop (``_block_v4``), so
-that 32 independent misses are in flight together (``make bench`` W1, one thread: 25.5M -> 39.7M flows/s).
+The time goes into dependent cache misses, not arithmetic, so each path keeps many independent
+lookups in flight: the lane path (one stage per direction, IPv4; ``_lanes.h`` in AVX2, 32 flows a
+step, or ``_block_lanes``) has no data-dependent branch at all; ``_block_v4`` and ``_block_mixed``
+take 32 flows a level at a time; subnet+NIC stages go flow by flow (``_one``).
 """
 from libc.stdint cimport uint8_t, int16_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
 from cython.parallel cimport prange
