@@ -21,13 +21,18 @@ BIG_TAGS = ["AzureCloud", "Storage", "AzureDeviceUpdate", "AzureCloud.westeurope
             "AzureMonitor", "AzureFrontDoor.Backend", "EventHub", "AzureActiveDirectory"]
 
 
-def _big_policy():
+def _big_rules():
     rules = []
     for i, tag in enumerate(BIG_TAGS):
         rules.append(rule(f"out-{tag}", 100 + i * 10, "Outbound", access="Deny" if i % 3 == 2 else "Allow",
                           protocol=["Tcp", "Udp", "*"][i % 3], dst=tag, dport=["443", "80,443", "1024-65535", "*"][i % 4]))
         rules.append(rule(f"in-{tag}", 100 + i * 10, "Inbound", access="Allow" if i % 2 else "Deny",
                           protocol="Tcp", src=tag, dport=["22", "3389", "443", "8000-8100"][i % 4]))
+    return rules
+
+
+def _big_policy():
+    rules = _big_rules()
     rules.append(rule("deny-some-v6", 900, "Outbound", access="Deny", dst="2603:1000::/24"))
     return Policy.from_nsg(nsg("big", *rules), virtual_network=["10.0.0.0/16", "2001:db8:1::/64"], service_tags=TAGS)
 
@@ -181,14 +186,26 @@ def test_compiled_policy_pickles_compactly_and_works_after():
     assert evaluate(back, cols).equals(evaluate(compiled, cols))
 
 
-def test_every_ipv4_path_gives_the_same_answer_at_scale():
-    """The lane path (AVX2 and scalar), the block path and the bitset path on the same 100k
-    IPv4 flows with real tags, with odd lengths, bad direction bytes and 1 or 2 threads; a sample
-    is checked against the reference evaluator."""
+def _big_subnet_nic_policy():
+    """The rules of ``_big_policy`` split between a subnet NSG and a NIC NSG."""
+    rules = _big_rules()
+    subnet = [r for k, r in enumerate(rules) if (k // 2) % 2 == 0]
+    nic = [r for k, r in enumerate(rules) if (k // 2) % 2 == 1]
+    # broad allows at the end of the subnet NSG, so that the NIC stage decides many flows
+    subnet += [rule("subnet-in", 4000, "Inbound"), rule("subnet-out", 4000, "Outbound")]
+    return Policy.from_nsgs(subnet=nsg("subnet", *subnet), nic=nsg("nic", *nic),
+                            virtual_network=["10.0.0.0/16"], service_tags=TAGS)
+
+
+@pytest.mark.parametrize("pair", [False, True], ids=["one-nsg", "subnet-and-nic"])
+def test_every_ipv4_path_gives_the_same_answer_at_scale(pair):
+    """The lane path (AVX2 and scalar), the block / flow path and the bitset path on the same
+    100k IPv4 flows with real tags, with odd lengths, bad direction bytes and 1 or 2 threads; a
+    sample is checked against the reference evaluator."""
     from adu_fw._match import Matcher
     from adu_fw.compile import fast_tables
 
-    policy = _big_policy()
+    policy = _big_subnet_nic_policy() if pair else _big_policy()
     rows = [r for r in _big_flows(100_000, seed=5) if ":" not in r[2]][:77_777]
     cols = {
         "direction": np.array([r[0] == "Outbound" for r in rows], np.uint8),
@@ -205,7 +222,7 @@ def test_every_ipv4_path_gives_the_same_answer_at_scale():
     scalar = Matcher(dict(a, **fast_tables(a)))
     scalar.simd = False
     matchers = [lanes, scalar, Matcher(a), Matcher({k: v for k, v in a.items() if not k.startswith("cross")})]
-    assert scalar.v4_path == "lanes" and matchers[2].v4_path == "block"
+    assert scalar.v4_path == "lanes" and matchers[2].v4_path == ("flow" if pair else "block")
     answers = []
     for m in matchers:
         for threads in (1, 2):
@@ -217,6 +234,8 @@ def test_every_ipv4_path_gives_the_same_answer_at_scale():
         assert np.array_equal(rule, answers[0][0]) and np.array_equal(allow, answers[0][1])
     rule, allow = answers[0]
     bad = (cols["direction"] > 1)
+    deciding = {policy.compile().labels["nsg"][r] for r in rule[~bad].tolist()}
+    assert deciding == ({"subnet", "nic"} if pair else {"big"})  # with a pair, both stages decide some flows
     assert (rule[bad] == -2).all() and (allow[bad] == 0).all()
     names, prio = policy.compile().labels["rule"], policy.compile().labels["priority"]
     for i in random.Random(1).sample(np.flatnonzero(~bad).tolist(), 3000):

@@ -17,7 +17,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
-/* Per lane (direction 0 and 1; entries 2-7 unused) offsets into `u16` / `i32` and table widths. */
+/* Per lane (direction d, stage s at d + 2 * s; entries 4-7 unused) offsets into `u16` / `i32`
+ * and table widths. */
 typedef struct {
     const uint16_t* u16;   /* the lanes' uint16 tables; one padding element after the last */
     const int32_t* i32;    /* the final tables */
@@ -26,6 +27,8 @@ typedef struct {
     int32_t l3_mask;       /* 0xFF or 0xFFFF */
     int32_t s1[8], s2[8], s3[8], d1[8], d2[8], d3[8], dp[8], px[8], n_dp[8], sd[8], n_d[8], f[8], n_x[8];
     int32_t fixed[8];      /* [0], [1]: result of a direction without a lane, or ADU_FREE; [2]: bad byte */
+    int32_t two[8];        /* [0], [1]: -1 where the direction has two stages (subnet and NIC), else 0 */
+    int32_t staged;        /* some direction has two stages */
     int32_t first;         /* a lane with tables, read (and discarded) for flows without one */
 } adu_vlanes;
 
@@ -52,25 +55,56 @@ ADU_TARGET static inline __m256i adu_g3(const adu_vlanes* p, __m256i idx) {
                             _mm256_set1_epi32(p->l3_mask));
 }
 
-/* Classifies flows [0, n) in steps of eight; returns how many it did (the rest: the scalar loop). */
+enum { ADU_G = 4 };  /* vectors of 8 flows a step */
+
+/* One stage of ADU_G vectors of flows starting at i: v[g] = (rule << 1) | allow. Level by level: all
+ * first-level gathers of the step are issued before any second-level one, so their misses overlap. */
+ADU_TARGET static inline void adu_stage(const adu_vlanes* p, const __m256i* l, const __m256i* s, const __m256i* t,
+                                        const uint8_t* proto, const uint16_t* dport, ptrdiff_t i, __m256i* v) {
+#define ADU_V(name) const __m256i P_##name = _mm256_loadu_si256((const __m256i*)(const void*)p->name)
+    ADU_V(s1); ADU_V(s2); ADU_V(s3); ADU_V(d1); ADU_V(d2); ADU_V(d3); ADU_V(dp); ADU_V(px);
+    ADU_V(n_dp); ADU_V(sd); ADU_V(n_d); ADU_V(f); ADU_V(n_x);
+#undef ADU_V
+    const __m256i m8 = _mm256_set1_epi32(255);
+    const uint16_t* u = p->u16;
+    __m256i a[ADU_G], b[ADU_G], x[ADU_G];
+    int g;
+#define ADU_P(name) _mm256_permutevar8x32_epi32(P_##name, l[g])
+    for (g = 0; g < ADU_G; g++) {
+        a[g] = adu_g16(u, _mm256_add_epi32(ADU_P(s1), _mm256_srli_epi32(s[g], 16)));
+        b[g] = adu_g16(u, _mm256_add_epi32(ADU_P(d1), _mm256_srli_epi32(t[g], 16)));
+    }
+    for (g = 0; g < ADU_G; g++) {
+        a[g] = adu_g16(u, _mm256_add_epi32(ADU_P(s2), _mm256_or_si256(_mm256_slli_epi32(a[g], 8), _mm256_and_si256(_mm256_srli_epi32(s[g], 8), m8))));
+        b[g] = adu_g16(u, _mm256_add_epi32(ADU_P(d2), _mm256_or_si256(_mm256_slli_epi32(b[g], 8), _mm256_and_si256(_mm256_srli_epi32(t[g], 8), m8))));
+    }
+    for (g = 0; g < ADU_G; g++) {
+        ptrdiff_t k = i + 8 * g;
+        a[g] = adu_g3(p, _mm256_add_epi32(ADU_P(s3), _mm256_or_si256(_mm256_slli_epi32(a[g], 8), _mm256_and_si256(s[g], m8))));
+        b[g] = adu_g3(p, _mm256_add_epi32(ADU_P(d3), _mm256_or_si256(_mm256_slli_epi32(b[g], 8), _mm256_and_si256(t[g], m8))));
+        __m256i dpc = adu_g16(u, _mm256_add_epi32(ADU_P(dp), _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(const void*)(dport + k)))));
+        __m256i pr = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(const void*)(proto + k)));
+        x[g] = adu_g16(u, _mm256_add_epi32(ADU_P(px), _mm256_add_epi32(_mm256_mullo_epi32(pr, ADU_P(n_dp)), dpc)));
+    }
+    for (g = 0; g < ADU_G; g++) {
+        __m256i y = adu_g16(u, _mm256_add_epi32(ADU_P(sd), _mm256_add_epi32(_mm256_mullo_epi32(a[g], ADU_P(n_d)), b[g])));
+        v[g] = _mm256_i32gather_epi32((const int*)p->i32, _mm256_add_epi32(ADU_P(f), _mm256_add_epi32(_mm256_mullo_epi32(y, ADU_P(n_x)), x[g])), 4);
+    }
+#undef ADU_P
+}
+
+/* Classifies flows [0, n) in steps of 8 * ADU_G; returns how many it did (the rest: the scalar loop). */
 ADU_TARGET static ptrdiff_t adu_lanes_avx2(const adu_vlanes* p, ptrdiff_t n, const uint8_t* dir,
                                            const uint8_t* proto, const uint32_t* src, const uint32_t* dst,
                                            const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) {
-#define ADU_V(name) const __m256i P_##name = _mm256_loadu_si256((const __m256i*)(const void*)p->name)
-    ADU_V(s1); ADU_V(s2); ADU_V(s3); ADU_V(d1); ADU_V(d2); ADU_V(d3); ADU_V(dp); ADU_V(px);
-    ADU_V(n_dp); ADU_V(sd); ADU_V(n_d); ADU_V(f); ADU_V(n_x); ADU_V(fixed);
-#undef ADU_V
-    const __m256i two = _mm256_set1_epi32(2), m8 = _mm256_set1_epi32(255), one = _mm256_set1_epi32(1);
+    const __m256i P_fixed = _mm256_loadu_si256((const __m256i*)(const void*)p->fixed);
+    const __m256i P_two = _mm256_loadu_si256((const __m256i*)(const void*)p->two);
+    const __m256i two = _mm256_set1_epi32(2), one = _mm256_set1_epi32(1);
     const __m256i free_ = _mm256_set1_epi32(ADU_FREE), first = _mm256_set1_epi32(p->first);
-    const uint16_t* u = p->u16;
     ptrdiff_t i = 0;
-    /* ADU_G vectors (8 flows each) a step, level by level: all their first-level gathers are
-     * issued before any second-level one, so their cache misses overlap */
-    enum { ADU_G = 4 };
     for (; i + 8 * ADU_G <= n; i += 8 * ADU_G) {
-        __m256i fx[ADU_G], has[ADU_G], l[ADU_G], s[ADU_G], t[ADU_G], a[ADU_G], b[ADU_G], x[ADU_G];
+        __m256i fx[ADU_G], has[ADU_G], l[ADU_G], l2[ADU_G], s[ADU_G], t[ADU_G], v[ADU_G], v2[ADU_G];
         int g;
-#define ADU_P(name) _mm256_permutevar8x32_epi32(P_##name, l[g])
         for (g = 0; g < ADU_G; g++) {
             ptrdiff_t k = i + 8 * g;
             __m256i d = _mm256_min_epu32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(const void*)(dir + k))), two);
@@ -79,33 +113,26 @@ ADU_TARGET static ptrdiff_t adu_lanes_avx2(const adu_vlanes* p, ptrdiff_t n, con
             l[g] = _mm256_blendv_epi8(first, d, has[g]);
             s[g] = _mm256_loadu_si256((const __m256i*)(const void*)(src + k));
             t[g] = _mm256_loadu_si256((const __m256i*)(const void*)(dst + k));
-            a[g] = adu_g16(u, _mm256_add_epi32(ADU_P(s1), _mm256_srli_epi32(s[g], 16)));
-            b[g] = adu_g16(u, _mm256_add_epi32(ADU_P(d1), _mm256_srli_epi32(t[g], 16)));
         }
-        for (g = 0; g < ADU_G; g++) {
-            a[g] = adu_g16(u, _mm256_add_epi32(ADU_P(s2), _mm256_or_si256(_mm256_slli_epi32(a[g], 8), _mm256_and_si256(_mm256_srli_epi32(s[g], 8), m8))));
-            b[g] = adu_g16(u, _mm256_add_epi32(ADU_P(d2), _mm256_or_si256(_mm256_slli_epi32(b[g], 8), _mm256_and_si256(_mm256_srli_epi32(t[g], 8), m8))));
-        }
-        for (g = 0; g < ADU_G; g++) {
-            ptrdiff_t k = i + 8 * g;
-            a[g] = adu_g3(p, _mm256_add_epi32(ADU_P(s3), _mm256_or_si256(_mm256_slli_epi32(a[g], 8), _mm256_and_si256(s[g], m8))));
-            b[g] = adu_g3(p, _mm256_add_epi32(ADU_P(d3), _mm256_or_si256(_mm256_slli_epi32(b[g], 8), _mm256_and_si256(t[g], m8))));
-            __m256i dpc = adu_g16(u, _mm256_add_epi32(ADU_P(dp), _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(const void*)(dport + k)))));
-            __m256i pr = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(const void*)(proto + k)));
-            x[g] = adu_g16(u, _mm256_add_epi32(ADU_P(px), _mm256_add_epi32(_mm256_mullo_epi32(pr, ADU_P(n_dp)), dpc)));
+        adu_stage(p, l, s, t, proto, dport, i, v);
+        if (p->staged) {  /* the second stage decides where the first allowed and the direction has two */
+            for (g = 0; g < ADU_G; g++)
+                l2[g] = _mm256_add_epi32(l[g], two);
+            adu_stage(p, l2, s, t, proto, dport, i, v2);
+            for (g = 0; g < ADU_G; g++) {
+                __m256i go = _mm256_and_si256(_mm256_permutevar8x32_epi32(P_two, l[g]),
+                                              _mm256_cmpeq_epi32(_mm256_and_si256(v[g], one), one));
+                v[g] = _mm256_blendv_epi8(v[g], v2[g], go);
+            }
         }
         for (g = 0; g < ADU_G; g++) {
             ptrdiff_t k = i + 8 * g;
-            __m256i y = adu_g16(u, _mm256_add_epi32(ADU_P(sd), _mm256_add_epi32(_mm256_mullo_epi32(a[g], ADU_P(n_d)), b[g])));
-            __m256i v = _mm256_i32gather_epi32((const int*)p->i32,
-                                               _mm256_add_epi32(ADU_P(f), _mm256_add_epi32(_mm256_mullo_epi32(y, ADU_P(n_x)), x[g])), 4);
-            v = _mm256_blendv_epi8(fx[g], v, has[g]);
-            _mm256_storeu_si256((__m256i*)(void*)(out_rule + k), _mm256_srai_epi32(v, 1));
-            __m256i al = _mm256_and_si256(v, one);
+            __m256i r = _mm256_blendv_epi8(fx[g], v[g], has[g]);
+            _mm256_storeu_si256((__m256i*)(void*)(out_rule + k), _mm256_srai_epi32(r, 1));
+            __m256i al = _mm256_and_si256(r, one);
             __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(al), _mm256_extracti128_si256(al, 1));
             _mm_storel_epi64((__m128i*)(void*)(out_allow + k), _mm_packus_epi16(w, w));
         }
-#undef ADU_P
     }
     return i;
 }

@@ -9,9 +9,9 @@ A direction is a sequence of classifiers (stages); a deny ends the sequence, oth
 stage's rule is reported. See ``adu_fw.compile`` for how the arrays are built.
 
 The time goes into dependent cache misses, not arithmetic, so each path keeps many independent
-lookups in flight: the lane path (one stage per direction, IPv4; ``_lanes.h`` in AVX2, 32 flows a
-step, or ``_block_lanes``) has no data-dependent branch at all; ``_block_v4`` and ``_block_mixed``
-take 32 flows a level at a time; subnet+NIC stages go flow by flow (``_one``).
+lookups in flight: the lane path (IPv4, one NSG or a subnet+NIC pair per direction; ``_lanes.h``
+in AVX2, 32 flows a step, or ``_block_lanes``) has no data-dependent branch at all; ``_block_v4``
+and ``_block_mixed`` take 32 flows a level at a time (one stage); the rest goes flow by flow (``_one``).
 """
 from libc.stdint cimport uint8_t, int16_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
 from cython.parallel cimport prange
@@ -45,6 +45,8 @@ cdef extern from "_lanes.h":
         int32_t f[8]
         int32_t n_x[8]
         int32_t fixed[8]
+        int32_t two[8]
+        int32_t staged
         int32_t first
     int adu_has_avx2() noexcept nogil
     Py_ssize_t adu_lanes_avx2(const adu_vlanes* p, Py_ssize_t n, const uint8_t* dir, const uint8_t* proto,
@@ -333,7 +335,9 @@ cdef struct Lane:
 
 
 cdef struct Lanes:
-    Lane lane[2]
+    Lane lane[4]                 # direction d, stage s at d + 2 * s
+    bint staged                  # some direction has two stages (subnet and NIC NSGs)
+    uint8_t two[2]               # per direction: it has two stages
     const uint8_t* l3            # trie level 3 of every lane: bytes, or uint16 when l3_wide
     bint l3_wide
     uint8_t pick[256]            # direction byte -> lane to read (a valid one even for bad bytes)
@@ -351,33 +355,51 @@ cdef inline uint32_t _l3(const Lanes* ls, int64_t e) noexcept nogil:
     return ls.l3[e]
 
 
-cdef void _block_lanes(const Lanes* ls, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
-                       const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
-                       const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
-    """Up to BLOCK flows, level by level, without a data-dependent branch: three trie loads per
-    address, then the port, cross and final tables (see ``adu_fw.compile.fast_tables``)."""
+cdef void _lane_stage(const Lanes* ls, int s, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
+                      const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
+                      const uint16_t* dport, int32_t* v) noexcept nogil:
+    """Stage s of up to BLOCK flows, level by level, without a data-dependent branch: three trie
+    loads per address, then the port, cross and final tables (see ``adu_fw.compile.fast_tables``)."""
     cdef uint32_t a[BLOCK]
     cdef uint32_t b[BLOCK]
     cdef const Lane* L
     cdef Py_ssize_t j, i
-    cdef int32_t v, fixed
     cdef uint32_t x, y
     for j in range(cnt):
         i = i0 + j
-        L = &ls.lane[ls.pick[direction[i]]]
+        L = &ls.lane[ls.pick[direction[i]] + 2 * s]
         a[j] = L.s1[src[i] >> 16]
         b[j] = L.d1[dst[i] >> 16]
     for j in range(cnt):
         i = i0 + j
-        L = &ls.lane[ls.pick[direction[i]]]
+        L = &ls.lane[ls.pick[direction[i]] + 2 * s]
         a[j] = L.s2[(a[j] << 8) | ((src[i] >> 8) & 255)]
         b[j] = L.d2[(b[j] << 8) | ((dst[i] >> 8) & 255)]
     for j in range(cnt):
         i = i0 + j
-        L = &ls.lane[ls.pick[direction[i]]]
+        L = &ls.lane[ls.pick[direction[i]] + 2 * s]
         x = L.px[protocol[i] * L.n_dp + L.dport_class[dport[i]]]
         y = L.sd[_l3(ls, L.s3 + ((a[j] << 8) | (src[i] & 255))) * L.n_d + _l3(ls, L.d3 + ((b[j] << 8) | (dst[i] & 255)))]
-        v = L.fin[y * L.n_x + x]
+        v[j] = L.fin[y * L.n_x + x]
+
+
+cdef void _block_lanes(const Lanes* ls, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
+                       const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
+                       const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
+    """Up to BLOCK flows: each stage's (rule << 1) | allow; a second stage decides only where the
+    first allowed (a deny, or no rule, ends the sequence, as in ``_one``)."""
+    cdef int32_t v0[BLOCK]
+    cdef int32_t v1[BLOCK]
+    cdef Py_ssize_t j, i
+    cdef int32_t v, fixed
+    _lane_stage(ls, 0, i0, cnt, direction, protocol, src, dst, dport, v0)
+    if ls.staged:
+        _lane_stage(ls, 1, i0, cnt, direction, protocol, src, dst, dport, v1)
+    for j in range(cnt):
+        i = i0 + j
+        v = v0[j]
+        if ls.staged:  # the same for every flow of a policy
+            v = v1[j] if (v & 1) & ls.two[ls.pick[direction[i]]] else v
         fixed = ls.fixed[direction[i]]
         v = v if fixed == FREE else fixed
         out_rule[i] = v >> 1
@@ -573,8 +595,9 @@ cdef class Matcher:
         self.use_simd = bool(on) and self.lanes.on and adu_has_avx2() != 0
 
     def _set_lanes(self, dict a):
-        """The one-stage IPv4 lanes from ``fast_tables`` arrays (absent: the general block path)."""
+        """The IPv4 lanes from ``fast_tables`` arrays (absent: the general paths)."""
         import numpy as np
+        rule_count = np.asarray(a["rule_deny"]).shape[0]
         lanes = np.asarray(a.get("fast_lanes", np.zeros(0, np.int64)), np.int64)
         self.lanes.on = False
         if lanes.size == 0:
@@ -594,58 +617,66 @@ cdef class Matcher:
         self.vl.l3_shift = width - 1
         self.vl.l3_mask = 0xFF if width == 1 else 0xFFFF
         n_dirs = self.t.n_dirs
-        if lanes.shape[0] != 16 * n_dirs or n_dirs > 2 or self.t.max_stages != 1:
+        if lanes.shape[0] != 4 * 16 or n_dirs != 2 or self.t.max_stages > 2:
             raise ValueError("inconsistent compiled tables")
         cdef const uint16_t[::1] U = u16
         cdef const int32_t[::1] I = i32
-        cdef int d, first = -1
+        cdef int d, st, l, first = -1
         cdef Lane* L
         self.use_simd = False
         self.vl.u16 = &U[0]
         self.vl.i32 = &I[0]
         for d in range(8):
             self.vl.fixed[d] = -4
+            self.vl.two[d] = 0
             self.vl.s1[d] = self.vl.s2[d] = self.vl.s3[d] = self.vl.d1[d] = self.vl.d2[d] = self.vl.d3[d] = 0
             self.vl.dp[d] = self.vl.px[d] = self.vl.n_dp[d] = self.vl.sd[d] = self.vl.n_d[d] = 0
             self.vl.f[d] = self.vl.n_x[d] = 0
         if u16.shape[0] >= 2**31 or i32.shape[0] >= 2**31:
             raise ValueError("inconsistent compiled tables")
-        rows = lanes.reshape(n_dirs, 16)
+        rows = lanes.reshape(4, 16)
         for d in range(256):
             self.lanes.pick[d] = 0
             self.lanes.fixed[d] = -4  # rule -2 (cannot be evaluated), not allowed
-        for d in range(n_dirs):
-            r = [int(v) for v in rows[d]]
-            if r[0] < 0:
-                if self.t.n_stages[d] != 0:
+        self.lanes.staged = self.t.max_stages == 2
+        self.vl.staged = self.lanes.staged
+        for d in range(2):
+            self.lanes.two[d] = self.t.n_stages[d] == 2
+            self.vl.two[d] = -1 if self.t.n_stages[d] == 2 else 0
+            if self.t.n_stages[d] == 0:
+                if rows[d][0] >= 0 or rows[d + 2][0] >= 0:
                     raise ValueError("inconsistent compiled tables")
                 self.lanes.fixed[d] = -1  # no NSG in this direction: rule -1, allowed
                 self.vl.fixed[d] = -1
                 continue
-            k = self.t.stages[d]
-            n_s = int((a["bits_base"][5 * k + 2] - a["bits_base"][5 * k + 1]) // a["words"][k])
-            _check_trie(u16, l3, r[0:3], n_s)
-            _check_trie(u16, l3, r[3:6], r[9])
-            n_p, n_dp, n_d, n_x = 256, r[7], r[9], r[11]
-            n_x_seen = int(u16[r[6]:r[6] + n_p * n_dp].max()) + 1
-            n_y = int(u16[r[8]:r[8] + n_s * n_d].max()) + 1
-            if (n_x_seen > n_x or r[8] + n_s * n_d > u16.shape[0] or r[6] + n_p * n_dp > u16.shape[0]
-                    or r[10] + n_y * n_x > i32.shape[0]
-                    or r[12] + 65536 > u16.shape[0] or int(u16[r[12]:r[12] + 65536].max()) >= n_dp):
-                raise ValueError("inconsistent compiled tables")
-            L = &self.lanes.lane[d]
-            L.s1, L.s2, L.s3 = &U[r[0]], &U[r[1]], r[2]
-            L.d1, L.d2, L.d3 = &U[r[3]], &U[r[4]], r[5]
-            L.dport_class = &U[r[12]]
-            L.px, L.n_dp = &U[r[6]], n_dp
-            L.sd, L.n_d = &U[r[8]], n_d
-            L.fin, L.n_x = &I[r[10]], n_x
+            for st in range(2):
+                l = d + 2 * st
+                r = [int(v) for v in rows[l]]
+                # a direction with one stage repeats it: its second result is never used
+                k = self.t.stages[d * self.t.max_stages + min(st, self.t.n_stages[d] - 1)]
+                n_s = int((a["bits_base"][5 * k + 2] - a["bits_base"][5 * k + 1]) // a["words"][k])
+                _check_trie(u16, l3, r[0:3], n_s)
+                _check_trie(u16, l3, r[3:6], r[9])
+                n_p, n_dp, n_d, n_x = 256, r[7], r[9], r[11]
+                n_x_seen = int(u16[r[6]:r[6] + n_p * n_dp].max()) + 1
+                n_y = int(u16[r[8]:r[8] + n_s * n_d].max()) + 1
+                if (n_x_seen > n_x or r[8] + n_s * n_d > u16.shape[0] or r[6] + n_p * n_dp > u16.shape[0]
+                        or r[10] + n_y * n_x > i32.shape[0] or int(i32[r[10]:r[10] + n_y * n_x].max()) >> 1 >= rule_count
+                        or r[12] + 65536 > u16.shape[0] or int(u16[r[12]:r[12] + 65536].max()) >= n_dp):
+                    raise ValueError("inconsistent compiled tables")
+                L = &self.lanes.lane[l]
+                L.s1, L.s2, L.s3 = &U[r[0]], &U[r[1]], r[2]
+                L.d1, L.d2, L.d3 = &U[r[3]], &U[r[4]], r[5]
+                L.dport_class = &U[r[12]]
+                L.px, L.n_dp = &U[r[6]], n_dp
+                L.sd, L.n_d = &U[r[8]], n_d
+                L.fin, L.n_x = &I[r[10]], n_x
+                (self.vl.s1[l], self.vl.s2[l], self.vl.s3[l], self.vl.d1[l], self.vl.d2[l], self.vl.d3[l],
+                 self.vl.px[l], self.vl.n_dp[l], self.vl.sd[l], self.vl.n_d[l], self.vl.f[l], self.vl.n_x[l],
+                 self.vl.dp[l]) = r[:13]
             self.lanes.pick[d] = d
             self.lanes.fixed[d] = FREE
             self.vl.fixed[d] = FREE
-            (self.vl.s1[d], self.vl.s2[d], self.vl.s3[d], self.vl.d1[d], self.vl.d2[d], self.vl.d3[d],
-             self.vl.px[d], self.vl.n_dp[d], self.vl.sd[d], self.vl.n_d[d], self.vl.f[d], self.vl.n_x[d],
-             self.vl.dp[d]) = r[:13]
             if first < 0:
                 first = d
         if first < 0:
@@ -721,7 +752,7 @@ cdef class Matcher:
         cdef adu_vlanes* vl = &self.vl
         cdef bint simd = self.use_simd
         cdef Py_ssize_t nch = (n + CHUNK - 1) // CHUNK
-        if ls.on:  # one NSG per direction with the lane tables: no data-dependent branches
+        if ls.on:  # one NSG, or subnet and NIC, per direction with lane tables: no data-dependent branches
             if nt == 1:
                 with nogil:
                     _run_lanes(ls, vl, simd, 0, n, &direction[0], &protocol[0], &src[0], &dst[0], &dst_port[0],

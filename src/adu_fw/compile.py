@@ -439,20 +439,19 @@ LANE_FIELDS = 16
 
 
 def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
-    """Derived tables for the one-stage IPv4 block path (rebuilt by ``matcher()``, never pickled).
+    """Derived tables for the IPv4 lane path (rebuilt by ``matcher()``, never pickled).
 
-    Per direction a "lane": the 16-8-8 tries of its classifier's two address sides (level 3, the
-    largest, in ``fast_l3`` with one byte per entry when every class fits in a byte), its
-    destination-port table, a
-    (protocol, destination-port class) -> combined class table that already holds the protocol's
-    ported-or-not choice and the constant source-port class, the source x destination cross table
-    and the final table holding ``(rule << 1) | allow``. Only when every direction has at most one
-    stage and each such classifier has cross tables, a constant source-port table and both tries;
-    otherwise ``fast_lanes`` is empty and the general block path runs.
+    Per direction and stage (one NSG, or the subnet and NIC NSGs) a "lane": the 16-8-8 tries of its
+    classifier's two address sides (level 3, the largest, in ``fast_l3`` with one byte per entry
+    when every class fits in a byte), its destination-port table, a (protocol, destination-port
+    class) -> combined class table that already holds the protocol's ported-or-not choice and the
+    constant source-port class, the source x destination cross table and the final table holding ``(rule << 1) | allow``. Only when every direction has at most two
+    stages and each classifier has cross tables, a constant source-port table and both tries;
+    otherwise ``fast_lanes`` is empty and the general paths run.
     """
     none = {"fast_lanes": np.zeros(0, np.int64)}
     stages = [a["stages"][d * a["max_stages"] : (d + 1) * a["max_stages"]][: a["n_stages"][d]] for d in range(len(a["n_stages"]))]
-    if a["max_stages"] != 1 or not a.get("cross", np.zeros(0)).size:
+    if a["max_stages"] > 2 or len(stages) != 2 or not a.get("cross", np.zeros(0)).size:
         return none
     parts: dict[str, list[np.ndarray]] = {"u": [], "i": [], "3": []}
     pos = {"u": 0, "i": 0, "3": 0}
@@ -463,44 +462,24 @@ def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
         pos[kind] += arr.size
         return at
 
-    lanes = np.full((len(stages), LANE_FIELDS), -1, np.int64)
+    # row d + 2 * s: direction d, stage s; a direction with one stage repeats it as its stage 1
+    lanes = np.full((4, LANE_FIELDS), -1, np.int64)
     deny = np.asarray(a["rule_deny"], np.int64)
     idx = a["cross_idx"]
     done: dict[int, np.ndarray] = {}
     for d, st in enumerate(stages):
-        if not len(st):
-            continue
-        k = int(st[0])
-        if k in done:
-            lanes[d] = done[k]
-            continue
-        x = [int(v) for v in a["cross"][CROSS_FIELDS * k : CROSS_FIELDS * (k + 1)]]
-        sport = a["sport_class"][k * 65536 : (k + 1) * 65536]
-        if x[0] < 0 or not (sport == sport[0]).all():
-            return none
-        pd, ps, sd, f, n_dp, n_sp, n_d, n_x = x
-        words = int(a["words"][k])
-        bb = a["bits_base"][5 * k : 5 * k + 5]
-        n_s = int(bb[2] - bb[1]) // words
-        tries = []
-        for side, n_c in ((0, n_s), (1, n_d)):
-            lo, hi = a["v4_off"][2 * (2 * k + side)], a["v4_off"][2 * (2 * k + side) + 1]
-            t = _v4_trie(a["v4_starts"][lo:hi], a["v4_class"][lo:hi], n_c)
-            if t is None:
+        for s in range(len(st)):
+            k = int(st[s])
+            if k in done:
+                lanes[d + 2 * s] = done[k]
+                continue
+            row = _lane(a, k, put, idx, deny)
+            if row is None:
                 return none
-            tries += [put(t[0], "u"), put(t[1], "u"), put(t[2], "3")]
-        ported = a["ported"][k * 256 : (k + 1) * 256].astype(bool)
-        pc = a["proto_class"][k * 256 : (k + 1) * 256].astype(np.int64)
-        dpc = np.where(ported[:, None], np.arange(n_dp)[None, :], int(a["all_dport"][k]))
-        spc = np.where(ported, int(sport[0]), int(a["all_sport"][k]))
-        pd_cls = idx[pd + pc[:, None] * n_dp + dpc].astype(np.int64)
-        px = idx[ps + pd_cls * n_sp + spc[:, None]]
-        n_y = int(idx[sd : sd + n_s * n_d].max()) + 1
-        g = a["cross_rule"][f : f + n_y * n_x].astype(np.int64)
-        fin = np.where(g >= 0, 2 * g + 1 - deny[np.maximum(g, 0)], -2).astype(np.int32)
-        lanes[d, :13] = tries + [put(px.reshape(-1), "u"), n_dp, put(idx[sd : sd + n_s * n_d], "u"), n_d,
-                                 put(fin, "i"), n_x, put(a["dport_class"][k * 65536 : (k + 1) * 65536], "u")]
-        done[k] = lanes[d]
+            lanes[d + 2 * s, : len(row)] = row
+            done[k] = lanes[d + 2 * s].copy()
+        if len(st) == 1:
+            lanes[d + 2] = lanes[d]
     if (lanes[:, 0] < 0).all():
         return none
     # level 3 holds classes: one byte each when every class fits (halves the largest level)
@@ -511,7 +490,38 @@ def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
     if pos["u"] + 1 >= 2**31 or pos["i"] >= 2**31 or l3_bytes.size >= 2**31:
         return none  # the vector loop's offsets are int32
     return {"fast_lanes": lanes.reshape(-1), "fast_u16": np.concatenate(parts["u"]),
-            "fast_i32": np.concatenate(parts["i"]), "fast_l3": l3_bytes, "fast_l3_width": width}
+            "fast_i32": np.concatenate(parts["i"]), "fast_l3": l3_bytes, "fast_l3_width": width,
+            "fast_stages": int(a["max_stages"])}
+
+
+def _lane(a: dict[str, Any], k: int, put: Any, idx: np.ndarray, deny: np.ndarray) -> list[int] | None:
+    """Classifier k's lane tables (appended through ``put``) and its row; None if it has none."""
+    x = [int(v) for v in a["cross"][CROSS_FIELDS * k : CROSS_FIELDS * (k + 1)]]
+    sport = a["sport_class"][k * 65536 : (k + 1) * 65536]
+    if x[0] < 0 or not (sport == sport[0]).all():
+        return None
+    pd, ps, sd, f, n_dp, n_sp, n_d, n_x = x
+    words = int(a["words"][k])
+    bb = a["bits_base"][5 * k : 5 * k + 5]
+    n_s = int(bb[2] - bb[1]) // words
+    tries = []
+    for side, n_c in ((0, n_s), (1, n_d)):
+        lo, hi = a["v4_off"][2 * (2 * k + side)], a["v4_off"][2 * (2 * k + side) + 1]
+        t = _v4_trie(a["v4_starts"][lo:hi], a["v4_class"][lo:hi], n_c)
+        if t is None:
+            return None
+        tries += [put(t[0], "u"), put(t[1], "u"), put(t[2], "3")]
+    ported = a["ported"][k * 256 : (k + 1) * 256].astype(bool)
+    pc = a["proto_class"][k * 256 : (k + 1) * 256].astype(np.int64)
+    dpc = np.where(ported[:, None], np.arange(n_dp)[None, :], int(a["all_dport"][k]))
+    spc = np.where(ported, int(sport[0]), int(a["all_sport"][k]))
+    pd_cls = idx[pd + pc[:, None] * n_dp + dpc].astype(np.int64)
+    px = idx[ps + pd_cls * n_sp + spc[:, None]]
+    n_y = int(idx[sd : sd + n_s * n_d].max()) + 1
+    g = a["cross_rule"][f : f + n_y * n_x].astype(np.int64)
+    fin = np.where(g >= 0, 2 * g + 1 - deny[np.maximum(g, 0)], -2).astype(np.int32)
+    return tries + [put(px.reshape(-1), "u"), n_dp, put(idx[sd : sd + n_s * n_d], "u"), n_d,
+                    put(fin, "i"), n_x, put(a["dport_class"][k * 65536 : (k + 1) * 65536], "u")]
 
 
 class CompiledPolicy:

@@ -241,3 +241,5 @@ def test_subnet_and_nic_compiled_equals_reference(sub, nic, vnet, seed, present)
         nic={"name": "nic-nsg", "properties": {"securityRules": nic}} if present != "subnet" else None,
         virtual_network=vnet, service_tags=TAGS, asgs=ASGS)
     _compare(policy, _flows(policy, seed, 60))
+    if all(r["properties"]["sourcePortRange"] == "*" for r in sub + nic):
+        assert policy.compile().matcher().v4_path.startswith("lanes")
