@@ -4,7 +4,8 @@ tags: service-tag lookups of 1M IPv4 addresses (half inside tag prefixes) on the
       file: adu-fw vs pytricia, py-radix and netaddr; all answers are checked to agree.
 w1:   a 200-rule NSG with real tags, 10M IPv4 flows as integer columns: the compiled matcher with
       1 and 2 threads vs a numpy copy of the input (the memory-bound floor), the reference
-      evaluator and a per-flow pytricia evaluator (both sampled); IPv6 and string-address inputs.
+      evaluator and a per-flow pytricia evaluator (both sampled); IPv6 and string-address inputs;
+      the same rules as a subnet+NIC pair.
 w2:   ClassBench rule sets and traces (1K and 10K rules): compile time and classify rate, checked
       against a linear first-match scan.
 spark: adu_fw.spark.evaluate on local[2] against the single-process path on the same flows, with
@@ -165,7 +166,7 @@ def bench_w1(args: argparse.Namespace) -> None:
     import sys
 
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from workloads import w1_flows, w1_policy
+    from workloads import w1_flows, w1_pair_policy, w1_policy
 
     from adu_fw.evaluate import classify
     from adu_fw.flowtable import flow_arrays
@@ -190,6 +191,9 @@ def bench_w1(args: argparse.Namespace) -> None:
     rows.append((f"adu-fw compiled, 1 thread ({compiled.matcher().v4_path})", n, _best(lambda: classify(compiled, fa, 1), 5)))
     rows.append(("adu-fw compiled, 2 threads", n, _best(lambda: classify(compiled, fa, 2), 5)))
     rows.append(("adu-fw Policy.evaluate (Arrow out), 2 thr", n, _best(lambda: policy.evaluate(flows, threads=2), 2)))
+    pair_policy = w1_pair_policy()
+    pair = pair_policy.compile()
+    rows.append((f"adu-fw subnet+NIC pair, 1 thread ({pair.matcher().v4_path})", n, _best(lambda: classify(pair, fa, 1), 3)))
 
     # the same flows as strings, and as IPv6 (mapped into 2603:1030::/32-ish space by a fixed offset)
     m = min(n, 2_000_000)
@@ -221,6 +225,9 @@ def bench_w1(args: argparse.Namespace) -> None:
     rows.append((f"reference evaluator ({k:,} sampled)", k, time.perf_counter() - t))
     names = compiled.labels["rule"]
     assert all(names[r] == v.rule for r, v in zip(rule1[:k].tolist(), ref)), "compiled and reference disagree"
+    rpair, _ = classify(pair, fa, 1)
+    assert all(pair.labels["rule"][r] == reference.evaluate(pair_policy, f).rule
+               for r, f in zip(rpair[:2000].tolist(), sample[:2000])), "subnet+NIC: compiled and reference disagree"
     try:
         import pytricia
 

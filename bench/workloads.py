@@ -53,6 +53,14 @@ def w1_policy(n: int = 200) -> Policy:
                            virtual_network=["10.0.0.0/16"], service_tags=load_cached())
 
 
+def w1_pair_policy() -> Policy:
+    """W1's 200 rules split into a subnet NSG (the first 100) and a NIC NSG (the rest)."""
+    rules = w1_rules(200)
+    return Policy.from_nsgs(subnet={"name": "w1-subnet", "properties": {"securityRules": rules[:100]}},
+                            nic={"name": "w1-nic", "properties": {"securityRules": rules[100:]}},
+                            virtual_network=["10.0.0.0/16"], service_tags=load_cached())
+
+
 def w1_flows(n: int, seed: int = 5) -> dict[str, np.ndarray]:
     """IPv4 flows as integer columns: half aimed at tag prefixes, the rest uniform."""
     rng = np.random.default_rng(seed)
