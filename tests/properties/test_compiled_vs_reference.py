@@ -170,20 +170,26 @@ def _matchers(compiled):
     yield Matcher({k: v for k, v in a.items() if not k.startswith("cross")})
 
 
+def _v4_columns(rows):
+    """The IPv4 rows' positions and their integer columns (the zero-copy input shape)."""
+    v4 = [i for i, r in enumerate(rows) if ":" not in r[2] and ":" not in r[4]]
+    return v4, {
+        "direction": np.array([rows[i][0] == "Outbound" for i in v4], np.uint8),
+        "protocol": np.array([rows[i][1] for i in v4], np.uint8),
+        "src_ip": np.array([int(ipaddress.IPv4Address(rows[i][2])) for i in v4], np.uint32),
+        "src_port": np.array([rows[i][3] for i in v4], np.uint16),
+        "dst_ip": np.array([int(ipaddress.IPv4Address(rows[i][4])) for i in v4], np.uint32),
+        "dst_port": np.array([rows[i][5] for i in v4], np.uint16)}
+
+
 def _compare_paths(policy, rows, rule, allow):
     """Each classify path, IPv4 integer and general, 1 and 2 threads, answers (rule, allow)."""
     compiled = policy.compile()
     fa = flow_arrays({"direction": [r[0] for r in rows], "protocol": [r[1] for r in rows],
                       "src_ip": [r[2] for r in rows], "src_port": [r[3] for r in rows],
                       "dst_ip": [r[4] for r in rows], "dst_port": [r[5] for r in rows]})
-    v4 = [i for i, r in enumerate(rows) if ":" not in r[2] and ":" not in r[4]]
-    fa4 = flow_arrays({
-        "direction": np.array([rows[i][0] == "Outbound" for i in v4], np.uint8),
-        "protocol": np.array([rows[i][1] for i in v4], np.uint8),
-        "src_ip": np.array([int(ipaddress.IPv4Address(rows[i][2])) for i in v4], np.uint32),
-        "src_port": np.array([rows[i][3] for i in v4], np.uint16),
-        "dst_ip": np.array([int(ipaddress.IPv4Address(rows[i][4])) for i in v4], np.uint32),
-        "dst_port": np.array([rows[i][5] for i in v4], np.uint16)})
+    v4, cols4 = _v4_columns(rows)
+    fa4 = flow_arrays(cols4)
     for m in _matchers(compiled):
         for threads in (1, 2):
             r, a = classify(_Variant(compiled, m), fa, threads)
@@ -201,15 +207,9 @@ def _compare(policy, rows):
                    table.column("rule_index").to_pylist()))
     prio = policy.compile().labels["priority"]
     # the IPv4-integer fast path (block-wise classify_v4) answers the same for the IPv4 rows
-    v4 = [i for i, r in enumerate(rows) if ":" not in r[2] and ":" not in r[4]]
+    v4, cols4 = _v4_columns(rows)
     if v4:
-        t4 = policy.evaluate({
-            "direction": np.array([rows[i][0] == "Outbound" for i in v4], np.uint8),
-            "protocol": np.array([rows[i][1] for i in v4], np.uint8),
-            "src_ip": np.array([int(ipaddress.IPv4Address(rows[i][2])) for i in v4], np.uint32),
-            "src_port": np.array([rows[i][3] for i in v4], np.uint16),
-            "dst_ip": np.array([int(ipaddress.IPv4Address(rows[i][4])) for i in v4], np.uint32),
-            "dst_port": np.array([rows[i][5] for i in v4], np.uint16)})
+        t4 = policy.evaluate(cols4)
         assert t4.column("rule_index").to_pylist() == [got[i][3] for i in v4]
         assert t4.column("access").to_pylist() == [got[i][0] for i in v4]
     _compare_paths(policy, rows, [g[3] if g[3] is not None else -1 for g in got],
