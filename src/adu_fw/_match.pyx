@@ -308,8 +308,8 @@ def _checked_cross(dict a, n_k):
         n_y = int(idx[sd:sd + n_s * n_d].max(initial=0)) + 1
         if int(idx[ps:sd].max(initial=0)) >= n_x or f + n_y * n_x > rule.shape[0]:
             raise ValueError("inconsistent compiled tables")
-        for port, n in (("all_sport", n_sp), ("all_dport", n_dp)):
-            if int(a[port][k]) >= n:
+        for port, table, n in (("all_sport", "sport_class", n_sp), ("all_dport", "dport_class", n_dp)):
+            if int(a[port][k]) >= n or int(np.asarray(a[table])[k * 65536:(k + 1) * 65536].max()) >= n:
                 raise ValueError("inconsistent compiled tables")
     if rule.size and (rule.min() < -1 or rule.max() >= np.asarray(a["rule_deny"]).shape[0]):
         raise ValueError("inconsistent compiled tables")
@@ -318,7 +318,7 @@ def _checked_cross(dict a, n_k):
 
 
 cdef struct Lane:
-    # one direction of a one-stage policy, tables of adu_fw.compile.fast_tables
+    # one NSG in one direction: tables of adu_fw.compile.fast_tables
     const uint16_t* s1           # source address trie, levels 1-2 (16, 8 bits)
     const uint16_t* s2
     int64_t s3                   # its level 3 (8 bits): offset in Lanes.l3
@@ -413,7 +413,7 @@ cdef enum:
 cdef void _run_lanes(const Lanes* ls, const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize_t cnt,
                      const uint8_t* direction, const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
                      const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
-    """Flows [i0, i0 + cnt): eight at a time in AVX2 when there, the rest in scalar blocks."""
+    """Flows [i0, i0 + cnt): 32 a step in AVX2 when the CPU has it, the rest in scalar blocks."""
     cdef Py_ssize_t j = i0, end = i0 + cnt
     if simd:
         j += adu_lanes_avx2(vl, cnt, direction + i0, protocol + i0, src + i0, dst + i0, dport + i0,
