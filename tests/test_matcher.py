@@ -241,3 +241,22 @@ def test_every_ipv4_path_gives_the_same_answer_at_scale(pair):
     for i in random.Random(1).sample(np.flatnonzero(~bad).tolist(), 3000):
         v = policy.check(*rows[i])
         assert names[rule[i]] == v.rule and prio[rule[i]] == v.priority and bool(allow[i]) == (v.access == "Allow")
+
+
+def test_tables_that_would_index_out_of_bounds_are_refused():
+    """The loops do not check indexes; the matcher checks on load that no table can send them out."""
+    from adu_fw._match import Matcher
+    from adu_fw.compile import fast_tables
+
+    a = _big_policy().compile().arrays
+    bad = dict(a, cross_idx=np.full_like(a["cross_idx"], 65535))
+    with pytest.raises(ValueError, match="inconsistent"):
+        Matcher(bad)
+    bad = dict(a, dport_class=np.full_like(a["dport_class"], 65535))
+    with pytest.raises(ValueError, match="inconsistent"):
+        Matcher(bad)
+    for key in ("fast_u16", "fast_i32", "fast_l3"):
+        lanes = fast_tables(a)
+        lanes[key] = np.full_like(lanes[key], np.iinfo(lanes[key].dtype).max)
+        with pytest.raises(ValueError, match="inconsistent"):
+            Matcher(dict(a, **lanes))
