@@ -260,3 +260,15 @@ def test_tables_that_would_index_out_of_bounds_are_refused():
         lanes[key] = np.full_like(lanes[key], np.iinfo(lanes[key].dtype).max)
         with pytest.raises(ValueError, match="inconsistent"):
             Matcher(dict(a, **lanes))
+
+
+def test_a_trie_that_needs_too_many_tables_is_declined():
+    """Every /16 split: 65,536 second-level tables plus the constant ones do not fit in uint16
+    indexes, so the lane tables are not built (the block path and its search answer instead)."""
+    from adu_fw.compile import _v4_trie
+
+    starts = np.arange(0, 2**32, 2**15, dtype=np.uint64).astype(np.uint32)
+    classes = (np.arange(starts.size) % 2).astype(np.int32)
+    assert _v4_trie(starts, classes, 2) is None
+    levels = _v4_trie(starts[::4], classes[::4] * 0, 1)  # nothing split: constant tables only
+    assert levels is not None and levels[1].size == 256 and levels[2].size == 256

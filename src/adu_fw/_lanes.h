@@ -1,12 +1,13 @@
-/* The one-stage IPv4 lane classify, eight flows per step with AVX2 gathers.
+/* The IPv4 lane classify (one NSG or a subnet+NIC pair per direction), 32 flows a step with AVX2
+ * gathers.
  *
- * Same tables and same answers as `_block_lanes` in _match.pyx (the scalar loop, which stays the
- * reference and runs where AVX2 is absent, for the tail of a range, and in the tests beside this
- * one): per flow three trie loads per address (the third from a byte table
- * when the classes fit), the destination-port class, the protocol x port
- * table, the address cross table and the final (rule << 1) | allow table. All of it is a gather
- * from two arrays, so eight flows cost about what one costs in scalar code: the loads are
- * independent across the eight, and no branch depends on the data.
+ * Same tables and same answers as `_block_lanes` in _match.pyx (the scalar twin, which reads this
+ * same struct and runs where AVX2 is absent, for the tail of a range, and in the tests): per flow
+ * and NSG three trie loads per address (the third from a byte table when the classes fit), the
+ * destination-port class, the protocol x port table, the address cross table and the final
+ * (rule << 1) | allow table. All of it is a gather from three arrays, so eight flows cost about what
+ * one costs in scalar code: the loads are independent across the eight, and no branch depends on
+ * the data.
  *
  * Compiled for AVX2 through a target attribute and chosen at run time (`adu_has_avx2`), so the
  * extension still loads on any x86-64 and builds elsewhere (where the kernel does nothing).
@@ -27,8 +28,7 @@ typedef struct {
     int32_t l3_mask;       /* 0xFF or 0xFFFF */
     int32_t s1[8], s2[8], s3[8], d1[8], d2[8], d3[8], dp[8], px[8], n_dp[8], sd[8], n_d[8], f[8], n_x[8];
     int32_t fixed[8];      /* [0], [1]: result of a direction without a lane, or ADU_FREE; [2]: bad byte */
-    int32_t two[8];        /* [0], [1]: -1 where the direction has two stages (subnet and NIC), else 0 */
-    int32_t staged;        /* some direction has two stages */
+    int32_t staged;        /* some direction has two stages (a direction with one repeats it as stage 1) */
     int32_t first;         /* a lane with tables, read (and discarded) for flows without one */
 } adu_vlanes;
 
@@ -98,7 +98,6 @@ ADU_TARGET static ptrdiff_t adu_lanes_avx2(const adu_vlanes* p, ptrdiff_t n, con
                                            const uint8_t* proto, const uint32_t* src, const uint32_t* dst,
                                            const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) {
     const __m256i P_fixed = _mm256_loadu_si256((const __m256i*)(const void*)p->fixed);
-    const __m256i P_two = _mm256_loadu_si256((const __m256i*)(const void*)p->two);
     const __m256i two = _mm256_set1_epi32(2), one = _mm256_set1_epi32(1);
     const __m256i free_ = _mm256_set1_epi32(ADU_FREE), first = _mm256_set1_epi32(p->first);
     ptrdiff_t i = 0;
@@ -115,13 +114,12 @@ ADU_TARGET static ptrdiff_t adu_lanes_avx2(const adu_vlanes* p, ptrdiff_t n, con
             t[g] = _mm256_loadu_si256((const __m256i*)(const void*)(dst + k));
         }
         adu_stage(p, l, s, t, proto, dport, i, v);
-        if (p->staged) {  /* the second stage decides where the first allowed and the direction has two */
+        if (p->staged) {  /* the second stage decides where the first allowed */
             for (g = 0; g < ADU_G; g++)
                 l2[g] = _mm256_add_epi32(l[g], two);
             adu_stage(p, l2, s, t, proto, dport, i, v2);
             for (g = 0; g < ADU_G; g++) {
-                __m256i go = _mm256_and_si256(_mm256_permutevar8x32_epi32(P_two, l[g]),
-                                              _mm256_cmpeq_epi32(_mm256_and_si256(v[g], one), one));
+                __m256i go = _mm256_cmpeq_epi32(_mm256_and_si256(v[g], one), one);
                 v[g] = _mm256_blendv_epi8(v[g], v2[g], go);
             }
         }

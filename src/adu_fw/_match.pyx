@@ -45,9 +45,10 @@ cdef extern from "_lanes.h":
         int32_t f[8]
         int32_t n_x[8]
         int32_t fixed[8]
-        int32_t two[8]
         int32_t staged
         int32_t first
+    enum:
+        ADU_FREE
     int adu_has_avx2() noexcept nogil
     Py_ssize_t adu_lanes_avx2(const adu_vlanes* p, Py_ssize_t n, const uint8_t* dir, const uint8_t* proto,
                               const uint32_t* src, const uint32_t* dst, const uint16_t* dport,
@@ -317,91 +318,67 @@ def _checked_cross(dict a, n_k):
     return [np.ascontiguousarray(cross), pad(idx, np.uint16), pad(rule, np.int32)]
 
 
-cdef struct Lane:
-    # one NSG in one direction: tables of adu_fw.compile.fast_tables
-    const uint16_t* s1           # source address trie, levels 1-2 (16, 8 bits)
-    const uint16_t* s2
-    int64_t s3                   # its level 3 (8 bits): offset in Lanes.l3
-    const uint16_t* d1           # destination address trie
-    const uint16_t* d2
-    int64_t d3
-    const uint16_t* dport_class  # 65536 entries
-    const uint16_t* px           # protocol x destination-port class -> combined port class
-    int64_t n_dp
-    const uint16_t* sd           # source x destination address class -> combined address class
-    int64_t n_d
-    const int32_t* fin           # combined address x port class -> (rule << 1) | allow
-    int64_t n_x
+cdef inline uint32_t _l3(const adu_vlanes* p, int64_t e) noexcept nogil:
+    if p.l3_shift:  # the same for every flow of a policy: a predictable branch
+        return (<const uint16_t*>p.l3)[e]
+    return p.l3[e]
 
 
-cdef struct Lanes:
-    Lane lane[4]                 # direction d, stage s at d + 2 * s
-    bint staged                  # some direction has two stages (subnet and NIC NSGs)
-    uint8_t two[2]               # per direction: it has two stages
-    const uint8_t* l3            # trie level 3 of every lane: bytes, or uint16 when l3_wide
-    bint l3_wide
-    uint8_t pick[256]            # direction byte -> lane to read (a valid one even for bad bytes)
-    int32_t fixed[256]           # direction byte -> its result when it has no lane (else FREE)
-    bint on
-
-
-cdef enum:
-    FREE = -2147483647
-
-
-cdef inline uint32_t _l3(const Lanes* ls, int64_t e) noexcept nogil:
-    if ls.l3_wide:  # the same for every flow of a policy: a predictable branch
-        return (<const uint16_t*>ls.l3)[e]
-    return ls.l3[e]
-
-
-cdef void _lane_stage(const Lanes* ls, int s, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
+cdef void _lane_stage(const adu_vlanes* p, const int32_t* ln, int s, Py_ssize_t i0, Py_ssize_t cnt,
                       const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
                       const uint16_t* dport, int32_t* v) noexcept nogil:
-    """Stage s of up to BLOCK flows, level by level, without a data-dependent branch: three trie
-    loads per address, then the port, cross and final tables (see ``adu_fw.compile.fast_tables``)."""
+    """Stage s of up to BLOCK flows (flow j reads lane ln[j] + 2 * s), level by level, without a
+    data-dependent branch: three trie loads per address, then the port, cross and final tables."""
     cdef uint32_t a[BLOCK]
     cdef uint32_t b[BLOCK]
-    cdef const Lane* L
+    cdef const uint16_t* u = p.u16
     cdef Py_ssize_t j, i
+    cdef int32_t l
     cdef uint32_t x, y
     for j in range(cnt):
         i = i0 + j
-        L = &ls.lane[ls.pick[direction[i]] + 2 * s]
-        a[j] = L.s1[src[i] >> 16]
-        b[j] = L.d1[dst[i] >> 16]
+        l = ln[j] + 2 * s
+        a[j] = u[p.s1[l] + (src[i] >> 16)]
+        b[j] = u[p.d1[l] + (dst[i] >> 16)]
     for j in range(cnt):
         i = i0 + j
-        L = &ls.lane[ls.pick[direction[i]] + 2 * s]
-        a[j] = L.s2[(a[j] << 8) | ((src[i] >> 8) & 255)]
-        b[j] = L.d2[(b[j] << 8) | ((dst[i] >> 8) & 255)]
+        l = ln[j] + 2 * s
+        a[j] = u[p.s2[l] + ((a[j] << 8) | ((src[i] >> 8) & 255))]
+        b[j] = u[p.d2[l] + ((b[j] << 8) | ((dst[i] >> 8) & 255))]
     for j in range(cnt):
         i = i0 + j
-        L = &ls.lane[ls.pick[direction[i]] + 2 * s]
-        x = L.px[protocol[i] * L.n_dp + L.dport_class[dport[i]]]
-        y = L.sd[_l3(ls, L.s3 + ((a[j] << 8) | (src[i] & 255))) * L.n_d + _l3(ls, L.d3 + ((b[j] << 8) | (dst[i] & 255)))]
-        v[j] = L.fin[y * L.n_x + x]
+        l = ln[j] + 2 * s
+        x = u[p.px[l] + protocol[i] * p.n_dp[l] + u[p.dp[l] + dport[i]]]
+        y = u[p.sd[l] + _l3(p, p.s3[l] + ((a[j] << 8) | (src[i] & 255))) * p.n_d[l]
+              + _l3(p, p.d3[l] + ((b[j] << 8) | (dst[i] & 255)))]
+        v[j] = p.i32[p.f[l] + <int64_t>y * p.n_x[l] + x]
 
 
-cdef void _block_lanes(const Lanes* ls, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
+cdef void _block_lanes(const adu_vlanes* p, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
                        const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
                        const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
-    """Up to BLOCK flows: each stage's (rule << 1) | allow; a second stage decides only where the
-    first allowed (a deny, or no rule, ends the sequence, as in ``_one``)."""
+    """The scalar twin of ``adu_lanes_avx2`` (same tables, same selects), up to BLOCK flows: each
+    stage's (rule << 1) | allow; a second stage decides only where the first allowed (a deny, or no
+    rule, ends the sequence, as in ``_one``); a direction without a lane gets its fixed result."""
+    cdef int32_t ln[BLOCK]
+    cdef int32_t dm[BLOCK]
     cdef int32_t v0[BLOCK]
     cdef int32_t v1[BLOCK]
     cdef Py_ssize_t j, i
     cdef int32_t v, fixed
-    _lane_stage(ls, 0, i0, cnt, direction, protocol, src, dst, dport, v0)
-    if ls.staged:
-        _lane_stage(ls, 1, i0, cnt, direction, protocol, src, dst, dport, v1)
+    for j in range(cnt):
+        dm[j] = min(<int32_t>direction[i0 + j], 2)
+        ln[j] = dm[j] if p.fixed[dm[j]] == ADU_FREE else p.first  # a real lane, result replaced below
+    _lane_stage(p, ln, 0, i0, cnt, protocol, src, dst, dport, v0)
+    if p.staged:
+        _lane_stage(p, ln, 1, i0, cnt, protocol, src, dst, dport, v1)
     for j in range(cnt):
         i = i0 + j
         v = v0[j]
-        if ls.staged:  # the same for every flow of a policy
-            v = v1[j] if (v & 1) & ls.two[ls.pick[direction[i]]] else v
-        fixed = ls.fixed[direction[i]]
-        v = v if fixed == FREE else fixed
+        if p.staged:  # the same for every flow of a policy
+            v = v1[j] if v & 1 else v
+        fixed = p.fixed[dm[j]]
+        v = v if fixed == ADU_FREE else fixed
         out_rule[i] = v >> 1
         out_allow[i] = <uint8_t>(v & 1)
 
@@ -410,7 +387,7 @@ cdef enum:
     CHUNK = 4096  # flows per parallel work item of the lane path
 
 
-cdef void _run_lanes(const Lanes* ls, const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize_t cnt,
+cdef void _run_lanes(const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize_t cnt,
                      const uint8_t* direction, const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
                      const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
     """Flows [i0, i0 + cnt): 32 a step in AVX2 when the CPU has it, the rest in scalar blocks."""
@@ -419,7 +396,7 @@ cdef void _run_lanes(const Lanes* ls, const adu_vlanes* vl, bint simd, Py_ssize_
         j += adu_lanes_avx2(vl, cnt, direction + i0, protocol + i0, src + i0, dst + i0, dport + i0,
                             out_rule + i0, out_allow + i0)
     while j < end:
-        _block_lanes(ls, j, min(<Py_ssize_t>BLOCK, end - j), direction, protocol, src, dst, dport, out_rule, out_allow)
+        _block_lanes(vl, j, min(<Py_ssize_t>BLOCK, end - j), direction, protocol, src, dst, dport, out_rule, out_allow)
         j += BLOCK
 
 
@@ -485,8 +462,8 @@ cdef void _block_mixed(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uin
 cdef class Matcher:
     """Holds the compiled arrays (keeping them alive) and the C view of them."""
     cdef Tables t
-    cdef Lanes lanes
-    cdef adu_vlanes vl
+    cdef adu_vlanes vl           # the lane tables (both the AVX2 and the scalar loop read them)
+    cdef bint lanes_on
     cdef bint use_simd
     cdef object _keep
     cdef object _consts
@@ -580,8 +557,8 @@ cdef class Matcher:
 
     @property
     def v4_path(self):
-        """Which loop ``classify_v4`` runs: "lanes", "block" (one stage) or "flow" (stages)."""
-        if self.lanes.on:
+        """Which loop ``classify_v4`` runs: "lanes-avx2", "lanes", "block" (one stage) or "flow"."""
+        if self.lanes_on:
             return "lanes-avx2" if self.use_simd else "lanes"
         return "block" if self.t.max_stages == 1 else "flow"
 
@@ -592,14 +569,15 @@ cdef class Matcher:
 
     @simd.setter
     def simd(self, on):
-        self.use_simd = bool(on) and self.lanes.on and adu_has_avx2() != 0
+        self.use_simd = bool(on) and self.lanes_on and adu_has_avx2() != 0
 
     def _set_lanes(self, dict a):
         """The IPv4 lanes from ``fast_tables`` arrays (absent: the general paths)."""
         import numpy as np
         rule_count = np.asarray(a["rule_deny"]).shape[0]
         lanes = np.asarray(a.get("fast_lanes", np.zeros(0, np.int64)), np.int64)
-        self.lanes.on = False
+        self.lanes_on = False
+        self.use_simd = False
         if lanes.size == 0:
             return
         u16 = np.ascontiguousarray(a["fast_u16"], np.uint16)
@@ -609,50 +587,34 @@ cdef class Matcher:
         if width not in (1, 2) or l3_bytes.shape[0] < 3 + width or (l3_bytes.shape[0] - 3) % width:
             raise ValueError("inconsistent compiled tables")
         l3 = l3_bytes[:l3_bytes.shape[0] - 3].view(np.uint8 if width == 1 else "<u2")
-        self._consts.extend([u16, i32, l3_bytes])
-        cdef const uint8_t[::1] B = l3_bytes
-        self.lanes.l3 = &B[0]
-        self.lanes.l3_wide = width == 2
-        self.vl.l3 = &B[0]
-        self.vl.l3_shift = width - 1
-        self.vl.l3_mask = 0xFF if width == 1 else 0xFFFF
-        n_dirs = self.t.n_dirs
-        if lanes.shape[0] != 4 * 16 or n_dirs != 2 or self.t.max_stages > 2:
+        if (lanes.shape[0] != 4 * 16 or self.t.n_dirs != 2 or self.t.max_stages > 2
+                or u16.shape[0] >= 2**31 or i32.shape[0] >= 2**31):
             raise ValueError("inconsistent compiled tables")
+        self._consts.extend([u16, i32, l3_bytes])
         cdef const uint16_t[::1] U = u16
         cdef const int32_t[::1] I = i32
+        cdef const uint8_t[::1] B = l3_bytes
         cdef int d, st, l, first = -1
-        cdef Lane* L
-        self.use_simd = False
-        self.vl.u16 = &U[0]
-        self.vl.i32 = &I[0]
+        cdef adu_vlanes* p = &self.vl
+        p.u16, p.i32, p.l3 = &U[0], &I[0], &B[0]
+        p.l3_shift = width - 1
+        p.l3_mask = 0xFF if width == 1 else 0xFFFF
         for d in range(8):
-            self.vl.fixed[d] = -4
-            self.vl.two[d] = 0
-            self.vl.s1[d] = self.vl.s2[d] = self.vl.s3[d] = self.vl.d1[d] = self.vl.d2[d] = self.vl.d3[d] = 0
-            self.vl.dp[d] = self.vl.px[d] = self.vl.n_dp[d] = self.vl.sd[d] = self.vl.n_d[d] = 0
-            self.vl.f[d] = self.vl.n_x[d] = 0
-        if u16.shape[0] >= 2**31 or i32.shape[0] >= 2**31:
-            raise ValueError("inconsistent compiled tables")
+            p.fixed[d] = -4  # [2]: a bad direction byte: rule -2 (cannot be evaluated), not allowed
+            p.s1[d] = p.s2[d] = p.s3[d] = p.d1[d] = p.d2[d] = p.d3[d] = 0
+            p.dp[d] = p.px[d] = p.n_dp[d] = p.sd[d] = p.n_d[d] = p.f[d] = p.n_x[d] = 0
+        p.staged = self.t.max_stages == 2
         rows = lanes.reshape(4, 16)
-        for d in range(256):
-            self.lanes.pick[d] = 0
-            self.lanes.fixed[d] = -4  # rule -2 (cannot be evaluated), not allowed
-        self.lanes.staged = self.t.max_stages == 2
-        self.vl.staged = self.lanes.staged
         for d in range(2):
-            self.lanes.two[d] = self.t.n_stages[d] == 2
-            self.vl.two[d] = -1 if self.t.n_stages[d] == 2 else 0
             if self.t.n_stages[d] == 0:
                 if rows[d][0] >= 0 or rows[d + 2][0] >= 0:
                     raise ValueError("inconsistent compiled tables")
-                self.lanes.fixed[d] = -1  # no NSG in this direction: rule -1, allowed
-                self.vl.fixed[d] = -1
+                p.fixed[d] = -1  # no NSG in this direction: rule -1, allowed
                 continue
             for st in range(2):
                 l = d + 2 * st
                 r = [int(v) for v in rows[l]]
-                # a direction with one stage repeats it: its second result is never used
+                # a direction with one stage repeats it as stage 1: the same result, so no select
                 k = self.t.stages[d * self.t.max_stages + min(st, self.t.n_stages[d] - 1)]
                 n_s = int((a["bits_base"][5 * k + 2] - a["bits_base"][5 * k + 1]) // a["words"][k])
                 _check_trie(u16, l3, r[0:3], n_s)
@@ -664,28 +626,15 @@ cdef class Matcher:
                         or r[10] + n_y * n_x > i32.shape[0] or int(i32[r[10]:r[10] + n_y * n_x].max()) >> 1 >= rule_count
                         or r[12] + 65536 > u16.shape[0] or int(u16[r[12]:r[12] + 65536].max()) >= n_dp):
                     raise ValueError("inconsistent compiled tables")
-                L = &self.lanes.lane[l]
-                L.s1, L.s2, L.s3 = &U[r[0]], &U[r[1]], r[2]
-                L.d1, L.d2, L.d3 = &U[r[3]], &U[r[4]], r[5]
-                L.dport_class = &U[r[12]]
-                L.px, L.n_dp = &U[r[6]], n_dp
-                L.sd, L.n_d = &U[r[8]], n_d
-                L.fin, L.n_x = &I[r[10]], n_x
-                (self.vl.s1[l], self.vl.s2[l], self.vl.s3[l], self.vl.d1[l], self.vl.d2[l], self.vl.d3[l],
-                 self.vl.px[l], self.vl.n_dp[l], self.vl.sd[l], self.vl.n_d[l], self.vl.f[l], self.vl.n_x[l],
-                 self.vl.dp[l]) = r[:13]
-            self.lanes.pick[d] = d
-            self.lanes.fixed[d] = FREE
-            self.vl.fixed[d] = FREE
+                (p.s1[l], p.s2[l], p.s3[l], p.d1[l], p.d2[l], p.d3[l], p.px[l], p.n_dp[l], p.sd[l], p.n_d[l],
+                 p.f[l], p.n_x[l], p.dp[l]) = r[:13]
+            p.fixed[d] = ADU_FREE
             if first < 0:
                 first = d
         if first < 0:
             return
-        for d in range(256):
-            if self.lanes.fixed[d] != FREE:
-                self.lanes.pick[d] = first  # read a real lane; the fixed result replaces it
-        self.vl.first = first
-        self.lanes.on = True
+        p.first = first
+        self.lanes_on = True
         self.use_simd = adu_has_avx2() != 0
 
     def classify(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
@@ -748,18 +697,17 @@ cdef class Matcher:
         cdef Tables t = self.t
         cdef int64_t v
         cdef Py_ssize_t ahead, blk, nblk = (n + BLOCK - 1) // BLOCK
-        cdef Lanes* ls = &self.lanes
         cdef adu_vlanes* vl = &self.vl
         cdef bint simd = self.use_simd
         cdef Py_ssize_t nch = (n + CHUNK - 1) // CHUNK
-        if ls.on:  # one NSG, or subnet and NIC, per direction with lane tables: no data-dependent branches
+        if self.lanes_on:  # one NSG, or subnet and NIC, per direction with lane tables: no data-dependent branches
             if nt == 1:
                 with nogil:
-                    _run_lanes(ls, vl, simd, 0, n, &direction[0], &protocol[0], &src[0], &dst[0], &dst_port[0],
+                    _run_lanes(vl, simd, 0, n, &direction[0], &protocol[0], &src[0], &dst[0], &dst_port[0],
                                &out_rule[0], &out_allow[0])
             else:
                 for blk in prange(nch, nogil=True, num_threads=nt, schedule="static"):
-                    _run_lanes(ls, vl, simd, blk * CHUNK, min(CHUNK, n - blk * CHUNK), &direction[0], &protocol[0],
+                    _run_lanes(vl, simd, blk * CHUNK, min(CHUNK, n - blk * CHUNK), &direction[0], &protocol[0],
                                &src[0], &dst[0], &dst_port[0], &out_rule[0], &out_allow[0])
             return
         if t.max_stages == 1:  # one NSG per direction: block by block

@@ -20,8 +20,10 @@ from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .flowlogs import SCHEMA, ReadStats, read_blob
+from .flowtable import arrow_column
 
 __all__ = ["read_flow_logs", "evaluate", "analyze", "READ_SCHEMA", "EVAL_COLUMNS"]
 
@@ -126,14 +128,12 @@ def _evaluator(blob: bytes) -> Any:
                 }
                 idx = np.full(b.num_rows, -1, np.int64)
                 idx[tuples] = np.arange(len(tuples))
-                take = pa.array(idx, mask=idx < 0)
+                take = arrow_column(idx, idx < 0)
                 for name, typ in EVAL_COLUMNS:
                     col = cols[name]
                     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
                     out[name] = col.take(take)
-            out["agreement"] = pa.array(
-                np.where(summary, "summary", np.asarray(out["agreement"].to_pylist(), dtype=object)), pa.string()
-            )
+            out["agreement"] = pc.if_else(pa.array(summary), "summary", out["agreement"])
             yield pa.RecordBatch.from_arrays(b.columns + [out[n] for n, _ in EVAL_COLUMNS],
                                              names=b.schema.names + [n for n, _ in EVAL_COLUMNS])
 

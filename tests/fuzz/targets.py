@@ -36,6 +36,18 @@ def _run(fn: Callable[[], object]) -> None:
         pass
 
 
+_NOT_JSON = object()
+
+
+def _json_doc(data: bytes) -> object:
+    """The JSON document in the bytes (``null`` too), _NOT_JSON when there is none: JSON's own
+    errors are not ours to find."""
+    try:
+        return json.loads(data.decode("utf-8", errors="replace"))
+    except (json.JSONDecodeError, RecursionError):
+        return _NOT_JSON
+
+
 @target
 def service_tags(data: bytes) -> None:
     from adu_fw.servicetags import ServiceTags
@@ -54,9 +66,8 @@ def nsg(data: bytes) -> None:
     from adu_fw.policy import Policy
 
     def go() -> None:
-        try:
-            doc = json.loads(data.decode("utf-8", errors="replace"))
-        except (json.JSONDecodeError, RecursionError):
+        doc = _json_doc(data)
+        if doc is _NOT_JSON:
             return
         for n in read_nsgs(doc, source_name="fuzz.json"):
             if not n.errors:
@@ -126,9 +137,8 @@ def topology(data: bytes) -> None:
     from adu_fw.privatelink import Topology
 
     def go() -> None:
-        try:
-            doc = json.loads(data.decode("utf-8", errors="replace"))
-        except (json.JSONDecodeError, RecursionError):
+        doc = _json_doc(data)
+        if doc is _NOT_JSON:
             return
         t = Topology(doc, source="fuzz.json")
         for a in list(t.accounts.values())[:2]:
