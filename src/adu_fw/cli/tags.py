@@ -1,0 +1,185 @@
+"""`adu-fw tags`: lookup, show, list, diff of service-tag files."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import AduFwError
+from ..render import dump_json, table
+from .common import EXIT_FINDINGS, EXIT_OK, common_options, source_doc, tags_of
+from ..servicetags import load_cached
+
+
+def cmd_tags_lookup(args: argparse.Namespace) -> int:
+    tags = tags_of(args)
+    results = []
+    for ip in args.ips:
+        results.append({"ip": ip, "tags": [{"name": n, "prefix": p} for n, p in tags.match(ip)]})
+    if args.json:
+        dump_json({"serviceTags": source_doc(tags), "results": results})
+        return EXIT_OK
+    for r in results:
+        print(f"{r['ip']}: {len(r['tags'])} tag(s)")
+        if r["tags"]:
+            table(["tag", "prefix"], [(t["name"], t["prefix"]) for t in r["tags"]])
+        print()
+    return EXIT_OK
+
+
+def cmd_tags_show(args: argparse.Namespace) -> int:
+    tags = tags_of(args)
+    try:
+        tag = tags[args.name]
+    except KeyError as exc:
+        raise AduFwError(str(exc.args[0])) from None
+    if args.json:
+        dump_json(tag.to_dict())
+        return EXIT_OK
+    feats = ",".join(tag.network_features) if tag.network_features is not None else "(null)"
+    print(f"name:           {tag.name}")
+    print(f"changeNumber:   {tag.change_number}")
+    print(f"region:         {tag.region or '(global)'}")
+    print(f"regionId:       {tag.region_id if tag.region_id is not None else '(not in this shape)'}")
+    print(f"systemService:  {tag.system_service or '(none)'}")
+    print(f"networkFeatures: {feats}")
+    if tag.state is not None:
+        print(f"state:          {tag.state}")
+    print(f"prefixes:       {len(tag.ipv4_prefixes)} IPv4, {len(tag.ipv6_prefixes)} IPv6")
+    for p in tag.address_prefixes:
+        print(f"  {p}")
+    return EXIT_OK
+
+
+def cmd_tags_list(args: argparse.Namespace) -> int:
+    tags = tags_of(args)
+    selected = tags.select(region=args.region, feature=args.feature)
+    if args.name:
+        import fnmatch
+
+        pattern = args.name.casefold()
+        selected = [t for t in selected if fnmatch.fnmatchcase(t.name.casefold(), pattern)]
+    if args.json:
+        dump_json(
+            {
+                "serviceTags": source_doc(tags),
+                "tags": [
+                    {
+                        "name": t.name,
+                        "changeNumber": t.change_number,
+                        "region": t.region,
+                        "systemService": t.system_service,
+                        "networkFeatures": list(t.network_features) if t.network_features is not None else None,
+                        "ipv4Prefixes": len(t.ipv4_prefixes),
+                        "ipv6Prefixes": len(t.ipv6_prefixes),
+                    }
+                    for t in selected
+                ],
+            }
+        )
+        return EXIT_OK
+    table(
+        ["name", "region", "changeNumber", "IPv4", "IPv6", "features"],
+        [
+            (
+                t.name,
+                t.region or "-",
+                t.change_number,
+                len(t.ipv4_prefixes),
+                len(t.ipv6_prefixes),
+                ",".join(t.network_features) if t.network_features is not None else "-",
+            )
+            for t in selected
+        ],
+    )
+    print(f"\n{len(selected)} of {len(tags)} tags ({tags.source})")
+    return EXIT_OK
+
+
+def cmd_tags_diff(args: argparse.Namespace) -> int:
+    old = load_cached(args.old)
+    new_ref = args.new if args.new is not None else args.service_tags
+    new = load_cached(new_ref)
+    diff = old.diff(new)
+    if args.tag:
+        if args.tag not in old and args.tag not in new:
+            raise AduFwError(f"tag {args.tag!r} is in neither {old.source} nor {new.source}")
+        key = args.tag.casefold()
+        added = tuple(n for n in diff.added if n.casefold() == key)
+        removed = tuple(n for n in diff.removed if n.casefold() == key)
+        changed = tuple(c for c in diff.changed if c.name.casefold() == key)
+    else:
+        added, removed, changed = diff.added, diff.removed, diff.changed
+    found = bool(added or removed or changed)
+    if args.json:
+        doc = diff.to_dict()
+        doc.update(
+            addedTags=list(added), removedTags=list(removed), changedTags=[c.to_dict() for c in changed]
+        )
+        if args.tag:
+            doc["tag"] = args.tag
+        dump_json(doc)
+        return EXIT_FINDINGS if found else EXIT_OK
+    print(f"old: {old.source} (changeNumber {old.change_number})")
+    print(f"new: {new.source} (changeNumber {new.change_number})")
+    print(f"tags added: {len(added)}, removed: {len(removed)}, changed: {len(changed)}")
+    for n in added:
+        print(f"  + {n}")
+    for n in removed:
+        print(f"  - {n}")
+    if changed:
+        print()
+        table(
+            ["tag", "changeNumber", "+prefixes", "-prefixes", "fields"],
+            [
+                (
+                    c.name,
+                    f"{c.old_change_number} -> {c.new_change_number}",
+                    len(c.added),
+                    len(c.removed),
+                    ",".join(c.fields_changed),
+                )
+                for c in changed
+            ],
+        )
+    if args.tag or args.prefixes:
+        for c in changed:
+            for p in c.added:
+                print(f"  + {c.name} {p}")
+            for p in c.removed:
+                print(f"  - {c.name} {p}")
+    return EXIT_FINDINGS if found else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    tags = sub.add_parser("tags", help="Azure service tags: lookup, show, list, diff")
+    tsub = tags.add_subparsers(dest="tags_command", metavar="SUBCOMMAND")
+    tsub.required = True
+
+    p = tsub.add_parser("lookup", help="which tags contain these addresses (most specific prefix first)")
+    p.add_argument("ips", nargs="+", metavar="IP")
+    common_options(p)
+    p.set_defaults(func=cmd_tags_lookup)
+
+    p = tsub.add_parser("show", help="one tag's properties and prefixes")
+    p.add_argument("name", metavar="NAME", help="tag name (case-insensitive), e.g. AzureDeviceUpdate")
+    common_options(p)
+    p.set_defaults(func=cmd_tags_show)
+
+    p = tsub.add_parser("list", help="list tags, optionally by region and network feature")
+    p.add_argument("--region", help="region name (case-insensitive); '' selects global tags")
+    p.add_argument("--feature", help="networkFeatures value: NSG, FW, UDR, API or VSE")
+    p.add_argument("--name", metavar="GLOB", help="tag-name pattern (case-insensitive), e.g. 'AzureCloud.*'")
+    common_options(p)
+    p.set_defaults(func=cmd_tags_list)
+
+    p = tsub.add_parser(
+        "diff",
+        help="what changed between two service-tag files (exit 1 when anything did)",
+        description="Compare two service-tag files. NEW defaults to --service-tags, or the newest embedded file.",
+    )
+    p.add_argument("old", metavar="OLD", help="older file (path, or embedded date such as 20240603)")
+    p.add_argument("new", metavar="NEW", nargs="?", help="newer file (path, or embedded date)")
+    p.add_argument("--tag", metavar="NAME", help="only this tag; also lists its added/removed prefixes")
+    p.add_argument("--prefixes", action="store_true", help="list every added/removed prefix")
+    common_options(p)
+    p.set_defaults(func=cmd_tags_diff)
