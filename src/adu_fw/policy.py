@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .adminrules import AdminRule, AdminRules, admin_rules_of
 from .compile import PORTED_TCP_UDP, CompiledPolicy, MatchRule, _Intervals, assemble, build_classifier
 from .errors import AddressError, PolicyError
 from .ip import parse_prefix
@@ -91,6 +92,8 @@ class Policy:
         service_tags: ServiceTags | str | Path | None = None,
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         platform_bypass: bool = False,
+        admin_rules: AdminRules | None = None,
+        network_groups: Mapping[str, Sequence[str] | str] | None = None,
     ) -> None:
         if single is not None and (subnet is not None or nic is not None):
             raise PolicyError("give one NSG, or a subnet and/or NIC NSG, not both")
@@ -98,6 +101,8 @@ class Policy:
             if nsg is not None:
                 nsg.raise_first()
         self.subnet, self.nic, self.single = subnet, nic, single
+        #: AVNM security admin rules, evaluated before any NSG (docs/semantics.md)
+        self.admin_rules = admin_rules if admin_rules else None
         #: model the data plane: platform traffic skips the NSGs unless an AzurePlatform* rule matches it
         self.platform_bypass = platform_bypass
         self.service_tags = (
@@ -106,15 +111,22 @@ class Policy:
         self.warnings: list[str] = []
         for nsg in self.nsgs:
             self.warnings += [f"NSG {nsg.name!r}: {w}" for w in nsg.warnings]
-        self.virtual_network = self._vnet(virtual_network)
+        if self.admin_rules is not None:
+            self.warnings += [f"admin rules: {w}" for w in self.admin_rules.warnings]
+        # admin rules alone need the VNet space only when a rule names VirtualNetwork or Internet
+        self.virtual_network = self._vnet(virtual_network) if self.nsgs or virtual_network else ()
         self.asgs = self._asgs(asgs or {})
-        self._internet = self._internet_prefixes()
+        self.network_groups = _network_groups(network_groups or {})
+        self._internet = self._internet_prefixes() if self.virtual_network else ()
         self._sides: dict[tuple[int, str, str], tuple[str, ...] | None] = {}
         self._compiled: CompiledPolicy | None = None
         for nsg in self.nsgs:  # resolve every rule now: errors surface before any evaluation
             for rule in nsg.rules + default_rules():
                 for side in ("source", "destination"):
                     self.side_prefixes(nsg, rule, side)
+        for admin in self.admin_rules.rules if self.admin_rules is not None else ():
+            for side in ("source", "destination"):
+                self.admin_side_prefixes(admin, side)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -128,14 +140,23 @@ class Policy:
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         params: Mapping[str, Any] | None = None,
         platform_bypass: bool = False,
+        admin_rules: Any = None,
+        network_groups: Mapping[str, Sequence[str] | str] | None = None,
     ) -> "Policy":
-        """A policy of one NSG (as IP flow verify sees a NIC with only this NSG)."""
+        """A policy of one NSG (as IP flow verify sees a NIC with only this NSG).
+
+        ``admin_rules``: AVNM security admin rules evaluated before the NSG: an ``AdminRules``, a path
+        (``"FILE[:COLLECTION]"``), a parsed document, or a list of them (configurations in decreasing
+        scope order); ``network_groups`` gives the CIDRs of network groups those rules name.
+        """
         return cls(
             single=_as_nsg(source, name, params),
             virtual_network=virtual_network,
             service_tags=service_tags,
             asgs=asgs,
             platform_bypass=platform_bypass,
+            admin_rules=admin_rules_of(admin_rules, params),
+            network_groups=network_groups,
         )
 
     @classmethod
@@ -149,8 +170,10 @@ class Policy:
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         params: Mapping[str, Any] | None = None,
         platform_bypass: bool = False,
+        admin_rules: Any = None,
+        network_groups: Mapping[str, Sequence[str] | str] | None = None,
     ) -> "Policy":
-        """The subnet NSG and/or the NIC NSG of one NIC (a missing level allows)."""
+        """The subnet NSG and/or the NIC NSG of one NIC (a missing level allows), after the admin rules if given."""
         return cls(
             subnet=_as_nsg(subnet, None, params) if subnet is not None else None,
             nic=_as_nsg(nic, None, params) if nic is not None else None,
@@ -158,6 +181,8 @@ class Policy:
             service_tags=service_tags,
             asgs=asgs,
             platform_bypass=platform_bypass,
+            admin_rules=admin_rules_of(admin_rules, params),
+            network_groups=network_groups,
         )
 
     def _vnet(self, given: Sequence[str]) -> tuple[str, ...]:
@@ -250,8 +275,45 @@ class Policy:
         self._sides[key] = result
         return result
 
+    def admin_stage(self, direction: str) -> list[AdminRule]:
+        """The security admin rules a flow of ``direction`` meets first, in Azure's order."""
+        if self.admin_rules is None:
+            return []
+        return self.admin_rules.evaluation_order(normalize_direction(direction))
+
+    def admin_side_prefixes(self, rule: AdminRule, side: str) -> tuple[str, ...] | None:
+        """The prefixes an admin rule side stands for (the union of its items); ``None`` means any address."""
+        key = (id(rule), "admin", side)
+        if key in self._sides:
+            return self._sides[key]
+        items = rule.side(side)
+        result: tuple[str, ...] | None = None
+        if items:
+            out: list[str] = []
+            where = f"admin rule {rule.path!r}"
+            fld = "sources" if side == "source" else "destinations"
+            for item in items:
+                if item.kind == "IPPrefix":
+                    out.append(item.value)
+                elif item.kind == "ServiceTag":
+                    out += self._tag_prefixes(item.value, self.admin_rules, where, fld)  # type: ignore[arg-type]
+                else:
+                    if item.value.lower() not in self.network_groups:
+                        raise PolicyError(
+                            f"network group {item.value!r}: its address space is unknown; pass --network-group "
+                            f"{item.value}=CIDR[,CIDR...] (network_groups={{{item.value!r}: [...]}})",
+                            file=rule.source, record=where, field=fld, value=item.value)
+                    out += self.network_groups[item.value.lower()]
+            result = tuple(out)
+        self._sides[key] = result  # type: ignore[index]
+        return result
+
     def _tag_prefixes(self, tag: str, nsg: NSG, where: str, fld: str) -> tuple[str, ...]:
         low = tag.lower()
+        if low in ("virtualnetwork", "internet") and not self.virtual_network:
+            raise PolicyError(
+                f"the {tag} tag needs the VNet address space: pass --vnet CIDR (virtual_network=[...]); adu-fw never "
+                "guesses it", file=getattr(nsg, "source", None), record=where, field=fld, value=tag)
         if low == "virtualnetwork":
             return self.virtual_network
         if low == "internet":
@@ -368,6 +430,20 @@ class Policy:
             for r in rules
         ]
 
+    def admin_match_rules(self, rules: list[AdminRule]) -> list[MatchRule]:
+        """Admin rules as the compiled matcher and the flow-space searches see them (tags expanded)."""
+        return [
+            MatchRule(
+                protocols=None if r.protocol_number is None else frozenset({r.protocol_number}),
+                src=self.admin_side_prefixes(r, "source"),
+                src_ports=r.source_ports,
+                dst=self.admin_side_prefixes(r, "destination"),
+                dst_ports=r.destination_ports,
+                deny=r.access == "Deny",
+            )
+            for r in rules
+        ]
+
     def evaluate(self, flows: Any, *, threads: int | None = None) -> Any:
         """Every flow through the compiled matcher: a pyarrow Table (see ``adu_fw.evaluate``)."""
         from .evaluate import evaluate
@@ -412,6 +488,20 @@ class Policy:
             rows[i].update(access=v.access, allowed=v.allowed, rule=v.rule, rule_index=index, nsg=v.nsg, log_rule=v.log_rule)
         return pa.Table.from_pylist(rows, schema=pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
                                                              for f in table.schema]))
+
+
+def _network_groups(groups: Mapping[str, Sequence[str] | str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for name, members in groups.items():
+        items = [str(m).strip() for m in (members.split(",") if isinstance(members, str) else members) if str(m).strip()]
+        for m in items:
+            try:
+                parse_prefix(m)
+            except AddressError as exc:
+                raise PolicyError(str(exc), record=f"network group {name!r}", field="network_groups (--network-group)",
+                                  value=m) from None
+        out[name.lower()] = tuple(items)
+    return out
 
 
 def _as_nsg(source: NsgSource, name: str | None, params: Mapping[str, Any] | None) -> NSG:

@@ -1,8 +1,9 @@
 """What-if diffs: the exact set of flows whose decision or deciding rule changes between two policies.
 
 Both policies' rules go into one rule list, so one set of equivalence classes serves both; each
-box of the flow space then has one outcome per policy (per direction: the NSGs in Azure's order,
-a deny ending it, an allow reported by the last NSG that allowed). Boxes whose outcomes differ are
+box of the flow space then has one outcome per policy (per direction: the security admin rules
+first, Deny and AlwaysAllow ending it, then the NSGs in Azure's order, a deny ending it, an allow
+reported by the last NSG that allowed). Boxes whose outcomes differ are
 the diff, reported as regions (protocols x source prefixes x ports x destination prefixes) with
 address counts. ``flows`` replays recorded flow logs through both policies as well.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .adminrules import AdminRule
 from .policy import Policy
 from .space import Box, Space
 
@@ -57,6 +59,11 @@ def _lowest(x: int) -> int:
 
 def _sections(policy: Policy, direction: str, base: int, rules_out: list[Any], meta: list[Any]) -> list[tuple[int, int]]:
     secs = []
+    admin = policy.admin_stage(direction)
+    if admin:  # the admin stage first (its meta entries carry AdminRule objects)
+        secs.append((base + len(rules_out), len(admin)))
+        rules_out += policy.admin_match_rules(admin)
+        meta += [(r.label, r) for r in admin]
     for _, nsg in policy.levels(direction):
         rules = nsg.evaluation_order(direction)
         secs.append((base + len(rules_out), len(rules)))
@@ -66,15 +73,24 @@ def _sections(policy: Policy, direction: str, base: int, rules_out: list[Any], m
 
 
 def _outcome(state: int, sections: list[tuple[int, int]], meta: list[Any]) -> tuple[str, str | None, str | None]:
-    last = None
+    last = admin_allow = None
     for start, n in sections:
         bits = (state >> start) & ((1 << n) - 1)
+        if not bits:  # only the admin stage can match nothing: the flow goes on to the NSGs
+            continue
         g = start + _lowest(bits)
         nsg, rule = meta[g]
         if rule.access == "Deny":
             return ("Deny", nsg, rule.log_name)
+        if rule.access == "AlwaysAllow":
+            return ("Allow", nsg, rule.log_name)
+        if isinstance(rule, AdminRule):  # an admin Allow: on to the NSGs
+            admin_allow = (nsg, rule.log_name)
+            continue
         last = (nsg, rule.log_name)
     if last is None:
+        if admin_allow is not None:  # no NSG: the admin Allow is reported (as the reference does)
+            return ("Allow", admin_allow[0], admin_allow[1])
         return ("Allow", None, None)
     return ("Allow", last[0], last[1])
 

@@ -14,7 +14,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from ..analysis import analyze
     from ..flowlogs import read
+    from .analyze_firewall import check_paths, cmd_analyze_firewall_logs
 
+    if check_paths(args):  # Azure Firewall logs (by content): replayed through the firewall policy
+        return cmd_analyze_firewall_logs(args)
     # a firewall policy replays the logged flows through the firewall instead (agreement then compares
     # the firewall's decision with what the NSGs logged)
     policy = firewall_of(args) if args.firewall_policy else policy_of(args)
@@ -109,13 +112,16 @@ def _print_analysis(doc: dict[str, Any]) -> None:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "analyze",
-        help="replay NSG (v1, v2) and VNet (v4) flow logs against a policy; report agreement and hits",
+        help="replay NSG (v1, v2) and VNet (v4) flow logs, or Azure Firewall logs, against a policy; report agreement and hits",
         description="Read flow logs (files, blob-layout directories, .gz, globs), evaluate every tuple, and "
         "report reconciliation (every tuple evaluated or rejected with a reason), agreement with the logged "
         "decision and rule, hits per rule, rules never hit, top talkers, denied flows by port and traffic with "
-        "a service tag. Exit 1 when the computed and logged answers disagree.",
+        "a service tag. With --firewall-policy, paths holding Azure Firewall rule logs (AZFWNetworkRule, "
+        "AZFWApplicationRule, AZFWNatRule, legacy AzureFirewallNetworkRule/ApplicationRule msg lines; JSON Lines, "
+        "records documents, Log Analytics CSV/JSON exports) are replayed through the firewall instead, compared on "
+        "action and rule (collection group, collection, rule). Exit 1 when the computed and logged answers disagree.",
     )
-    p.add_argument("paths", nargs="+", metavar="FLOWLOG_PATH")
+    p.add_argument("paths", nargs="+", metavar="LOG_PATH", help="flow logs, or Azure Firewall logs with --firewall-policy")
     p.add_argument("--tag", default="AzureDeviceUpdate", help="service tag to report traffic for ('' for none)")
     p.add_argument("--since", metavar="TIME", help="skip blobs whose hour ends before TIME (by path)")
     p.add_argument("--until", metavar="TIME", help="skip blobs whose hour starts at or after TIME (by path)")

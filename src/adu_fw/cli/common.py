@@ -70,6 +70,20 @@ def policy_options(p: argparse.ArgumentParser) -> None:
         "skips the NSGs unless a rule with an AzurePlatform* tag matches it (default: evaluated like any flow, "
         "as IP flow verify does)",
     )
+    a = p.add_argument_group("AVNM security admin rules")
+    a.add_argument(
+        "--admin-rules",
+        metavar="FILE[:COLLECTION]",
+        action="append",
+        default=[],
+        help="Azure Virtual Network Manager security admin rules evaluated before the NSGs (ARM template, REST body, "
+        "effective/active admin-rule list, az output); COLLECTION (or CONFIG/COLLECTION, CONFIG/*) selects one rule "
+        "collection. Repeatable: configurations in decreasing scope order (the first wins a conflict)",
+    )
+    a.add_argument(
+        "--network-group", metavar="NAME=CIDR[,CIDR...]", action="append", default=[],
+        help="address space of a network group that admin rules name as a source or destination",
+    )
     f = p.add_argument_group("Azure Firewall")
     f.add_argument("--firewall-policy", metavar="FILE", help="an Azure Firewall policy instead of NSGs")
     f.add_argument("--ip-group", metavar="NAME=IP[,IP...]", action="append", default=[], help="IP Group members ('NAME=' for empty)")
@@ -98,17 +112,28 @@ def params(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
+def admin_options(args: argparse.Namespace, refs: list[str] | None = None) -> dict[str, Any]:
+    """``admin_rules`` and ``network_groups`` for ``Policy.from_nsg[s]`` from --admin-rules / --network-group."""
+    refs = list(getattr(args, "admin_rules", None) or []) if refs is None else refs
+    return {
+        "admin_rules": refs or None,
+        "network_groups": {k: [m for m in v.split(",") if m] for k, v in kv(getattr(args, "network_group", None) or [],
+                                                                           "--network-group").items()},
+    }
+
+
 def policy_of(args: argparse.Namespace) -> Policy:
     if args.nsg and (args.subnet_nsg or args.nic_nsg):
         raise AduFwError("give --nsg, or --subnet-nsg and/or --nic-nsg, not both")
-    if not (args.nsg or args.subnet_nsg or args.nic_nsg):
-        raise AduFwError("no policy: give --nsg FILE, or --subnet-nsg FILE and/or --nic-nsg FILE")
+    if not (args.nsg or args.subnet_nsg or args.nic_nsg or getattr(args, "admin_rules", None)):
+        raise AduFwError("no policy: give --nsg FILE, or --subnet-nsg FILE and/or --nic-nsg FILE (and/or --admin-rules FILE)")
     common = dict(
         virtual_network=args.vnet,
         service_tags=tags_of(args),
         asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
         params=params(args),
         platform_bypass=args.platform_bypass,
+        **admin_options(args),
     )
     if args.nsg:
         policy = Policy.from_nsg(args.nsg, **common)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from ..errors import AduFwError
 from ..policy import Policy
 from ..render import dump_json
 from ..servicetags import load_cached
-from .common import EXIT_FINDINGS, EXIT_OK, kv, params
+from .common import EXIT_FINDINGS, EXIT_OK, admin_options, kv, params
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -25,17 +25,20 @@ def cmd_diff(args: argparse.Namespace) -> int:
         subnet = getattr(args, f"{which}_subnet_nsg") or args.subnet_nsg
         nic = getattr(args, f"{which}_nic_nsg") or args.nic_nsg
         tags = load_cached(getattr(args, f"{which}_service_tags"))
+        admin = admin_options(args, getattr(args, f"{which}_admin_rules") or args.admin_rules)
+        label = f" admin-rules={','.join(admin['admin_rules'])}" if admin["admin_rules"] else ""
         if single and (subnet or nic):
             raise AduFwError(f"{which}: give an NSG, or a subnet and/or NIC NSG, not both")
         if single:
-            return single, Policy.from_nsg(single, service_tags=tags, **common)  # type: ignore[arg-type]
-        if subnet or nic:
-            return f"subnet={subnet} nic={nic}", Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common)  # type: ignore[arg-type]
+            return single + label, Policy.from_nsg(single, service_tags=tags, **common, **admin)  # type: ignore[arg-type]
+        if subnet or nic or admin["admin_rules"]:
+            return f"subnet={subnet} nic={nic}{label}", Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common, **admin)  # type: ignore[arg-type]
         raise AduFwError(f"no {which} policy: give --nsg/--{which}-nsg, or --subnet-nsg/--nic-nsg (or their --{which}- forms)")
 
     if not any(getattr(args, a) for a in ("old_nsg", "new_nsg", "old_subnet_nsg", "new_subnet_nsg", "old_nic_nsg",
-                                          "new_nic_nsg", "old_service_tags", "new_service_tags")):
-        raise AduFwError("nothing to compare: give --old-*/--new-* NSGs and/or --old-service-tags/--new-service-tags")
+                                          "new_nic_nsg", "old_service_tags", "new_service_tags", "old_admin_rules",
+                                          "new_admin_rules")):
+        raise AduFwError("nothing to compare: give --old-*/--new-* NSGs, admin rules and/or --old-service-tags/--new-service-tags")
     old_ref, old = side("old")
     new_ref, new = side("new")
     d = diff(old, new, flows=args.flows or None)
@@ -80,6 +83,13 @@ def register(sub: Any) -> None:
         p.add_argument(f"--{which}-nic-nsg", metavar="FILE[:NAME]")
     p.add_argument("--old-service-tags", metavar="FILE", help="default: the newest embedded file")
     p.add_argument("--new-service-tags", metavar="FILE", help="default: the newest embedded file")
+    p.add_argument("--admin-rules", metavar="FILE[:COLLECTION]", action="append", default=[],
+                   help="AVNM security admin rules evaluated before the NSGs, on both sides (repeatable)")
+    for which in ("old", "new"):
+        p.add_argument(f"--{which}-admin-rules", metavar="FILE[:COLLECTION]", action="append", default=[],
+                       help=f"admin rules of the {which} side only (instead of --admin-rules)")
+    p.add_argument("--network-group", metavar="NAME=CIDR[,CIDR...]", action="append", default=[],
+                   help="address space of a network group that admin rules name")
     p.add_argument("--flows", metavar="PATH", nargs="+", help="flow logs to replay through both sides")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[])
     p.add_argument("--asg", metavar="NAME=IP[,IP...]", action="append", default=[])

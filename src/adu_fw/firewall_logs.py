@@ -1,0 +1,661 @@
+"""Azure Firewall rule logs as Arrow tables of one schema (docs/formats.md, "Azure Firewall logs").
+
+Read: the resource-specific categories ``AZFWNetworkRule``, ``AZFWApplicationRule`` and
+``AZFWNatRule`` (``properties`` objects, as diagnostic settings write them to storage and Event Hub)
+and the legacy ``AzureDiagnostics`` categories ``AzureFirewallNetworkRule`` (with its
+``AzureFirewallNatRuleLog`` lines) and ``AzureFirewallApplicationRule``, whose decision is free text
+in ``properties.msg``. Containers: JSON Lines (one record per line, the storage blob form), a
+``{"records": [...]}`` document, a JSON array, and Log Analytics exports (CSV with a header,
+``az monitor log-analytics query`` JSON, the query API's ``tables`` document; columns such as
+``TimeGenerated [UTC]``, ``msg_s``, ``Type``). Paths are files, directories (every ``.json``,
+``.log``, ``.csv`` and ``.gz`` below, e.g. the storage layout ``insights-logs-azfwnetworkrule/...``)
+and globs.
+
+Every record is either read or counted as rejected with its reason and location: IDPS and threat
+intelligence lines, DNS failures and missing SNI are firewall decisions but not rule decisions, and
+categories other than rule logs are not replayed. ``records == read + rejected`` always.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import glob as _glob
+import gzip
+import io
+import ipaddress
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+
+from .errors import AduFwError
+
+__all__ = ["SCHEMA", "FirewallLogError", "FirewallLogStats", "FirewallLogStream", "read", "looks_like_firewall_logs",
+           "parse_msg", "CATEGORIES", "write_records"]
+
+MAX_FILE_BYTES = 1 << 30
+EXAMPLES = 5
+#: category / table name (lower case) -> the rule kind its records report
+CATEGORIES = {
+    "azfwnetworkrule": "network",
+    "azfwapplicationrule": "application",
+    "azfwnatrule": "nat",
+    "azurefirewallnetworkrule": "legacy",
+    "azurefirewallapplicationrule": "legacy",
+}
+#: other firewall categories a log may hold: read, counted, not replayed
+OTHER_CATEGORIES = ("azfwthreatintel", "azfwidpssignature", "azfwdnsquery", "azfwfqdnresolvefailure", "azfwflowtrace",
+                    "azfwfatflow", "azfwnetworkruleaggregation", "azfwapplicationruleaggregation", "azfwnatruleaggregation",
+                    "azurefirewalldnsproxy", "azfwinternalfqdnresolutionfailure")
+_MARKERS = re.compile(rb"AZFW(?:Network|Application|Nat)Rule|AzureFirewall(?:Network|Application)Rule", re.IGNORECASE)
+_PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "http": 6, "https": 6, "mssql": 6}
+
+
+class FirewallLogError(AduFwError):
+    """Firewall-log input that cannot be read at all (a missing path, a file that is not firewall logs)."""
+
+
+SCHEMA = pa.schema([
+    ("time", pa.timestamp("ms", tz="UTC")),
+    ("category", pa.string()),
+    ("kind", pa.string()),  # nat | network | application (what the firewall logged)
+    ("protocol", pa.uint8()),
+    ("app_protocol", pa.string()),  # HTTP, HTTPS, MSSQL for application records
+    ("src_ip", pa.string()),
+    ("src_port", pa.uint16()),
+    ("dst_ip", pa.string()),  # null when an application record names only the target FQDN
+    ("dst_port", pa.uint16()),
+    ("fqdn", pa.string()),
+    ("target_url", pa.string()),
+    ("logged_action", pa.string()),  # Allow | Deny | Dnat
+    ("logged_default", pa.bool_()),  # no rule matched (the default action)
+    ("logged_policy", pa.string()),
+    ("logged_group", pa.string()),
+    ("logged_collection", pa.string()),
+    ("logged_rule", pa.string()),
+    ("action_reason", pa.string()),
+    ("web_category", pa.string()),
+    ("translated_ip", pa.string()),
+    ("translated_port", pa.uint16()),
+    ("resource_id", pa.string()),
+    ("source_file", pa.string()),
+    ("record_index", pa.int32()),
+])
+
+
+@dataclass
+class FirewallLogStats:
+    """What was read and what could not be, with reasons and locations (they reconcile)."""
+
+    files: int = 0
+    records: int = 0
+    read: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    categories: Counter = field(default_factory=Counter)
+    shapes: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def reject(self, reason: str, where: str) -> None:
+        self.rejected[reason] += 1
+        ex = self.examples.setdefault(reason, [])
+        if len(ex) < EXAMPLES:
+            ex.append(where)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.records == self.read + sum(self.rejected.values())
+
+
+# -- finding files -------------------------------------------------------------------------------------
+_SUFFIXES = (".json", ".log", ".csv", ".jsonl", ".ndjson", ".txt")
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        text = str(p)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(_glob.glob(text, recursive=True))
+            if not matches:
+                raise FirewallLogError(f"{text}: the pattern matches no file")
+            out += _expand(matches)
+            continue
+        path = Path(text)
+        if path.is_dir():
+            out += sorted(f for f in path.rglob("*") if f.is_file()
+                          and f.name.lower().removesuffix(".gz").endswith(_SUFFIXES))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FirewallLogError(f"{text}: no such file or directory")
+    return out
+
+
+def _head(path: Path, size: int = 1 << 16) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(size)
+        if raw[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read(size)
+    except (OSError, EOFError):
+        return b""
+    return raw
+
+
+def looks_like_firewall_logs(paths: Iterable[str | Path]) -> bool:
+    """Whether the inputs hold Azure Firewall rule logs (by content: a category or table name in the first file)."""
+    try:
+        files = _expand(paths)
+    except FirewallLogError:
+        return False
+    return bool(files) and bool(_MARKERS.search(_head(files[0])))
+
+
+# -- decoding a file into records ------------------------------------------------------------------------
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise FirewallLogError(f"{path}: larger than {MAX_FILE_BYTES} bytes; split it")
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise FirewallLogError(f"{path}: cannot read: {exc}") from None
+    return raw
+
+
+def _records(raw: bytes, source: str, stats: FirewallLogStats) -> Iterator[tuple[int, Any]]:
+    """(position, record object or an error text) for every record of a file; positions are 1-based lines or indexes."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FirewallLogError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    stripped = text.lstrip()
+    if not stripped:
+        return
+    if stripped[0] in "[{":
+        try:
+            doc = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            doc = None
+        if doc is not None:
+            items = _document_items(doc)
+            if items is not None:
+                stats.shapes[items[0]] += 1
+                for i, item in enumerate(items[1], 1):
+                    yield i, item
+                return
+            if isinstance(doc, dict):  # one record alone in the file
+                stats.shapes["json lines"] += 1
+                yield 1, doc
+                return
+        if stripped[0] == "{":  # JSON Lines (the storage blob form; one bad line is one rejected record)
+            first = stripped.split("\n", 1)[0]
+            try:
+                json.loads(first)
+            except (json.JSONDecodeError, RecursionError):
+                raise FirewallLogError(f"{source}: malformed JSON document (cut off or corrupted), and not JSON Lines "
+                                       "either") from None
+            stats.shapes["json lines"] += 1
+            for n, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield n, json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    yield n, f"malformed JSON line ({exc.msg if hasattr(exc, 'msg') else 'too deep'})"
+            return
+        raise FirewallLogError(f"{source}: malformed JSON document")
+    stats.shapes["csv"] += 1
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or len(reader.fieldnames) < 3:
+        raise FirewallLogError(f"{source}: neither JSON nor a CSV export with a header")
+    for n, row in enumerate(reader, 2):
+        if None in row:  # more cells than the header
+            yield n, "CSV row with more cells than the header"
+            continue
+        yield n, row
+
+
+def _document_items(doc: Any) -> tuple[str, list[Any]] | None:
+    if isinstance(doc, list):
+        return "json array", doc
+    low = {k.lower(): v for k, v in doc.items() if isinstance(k, str)}
+    if isinstance(low.get("records"), list):
+        return "records document", low["records"]
+    if isinstance(low.get("tables"), list):  # the Log Analytics query API: columns + rows
+        out: list[Any] = []
+        for t in low["tables"]:
+            if not isinstance(t, dict):
+                continue
+            cols = [c.get("name") if isinstance(c, dict) else c for c in t.get("columns") or []]
+            for row in t.get("rows") or []:
+                out.append(dict(zip(cols, row)) if isinstance(row, list) and len(row) == len(cols)
+                           else "query-API row that does not match its columns")
+        return "log analytics tables", out
+    if isinstance(low.get("value"), list):
+        return "value list", low["value"]
+    return None
+
+
+# -- one record -----------------------------------------------------------------------------------------
+class _Skip(Exception):
+    """A record that is read but not replayed: the message is the reason."""
+
+
+def _flat(rec: dict[str, Any]) -> dict[str, Any]:
+    """Lower-cased keys; ``properties`` merged over the top level; Log Analytics suffixes removed."""
+    out: dict[str, Any] = {}
+    for k, v in rec.items():
+        if isinstance(k, str):
+            key = k.lower().replace(" [utc]", "").strip()
+            out[key] = v
+    props = out.get("properties")
+    if isinstance(props, str) and props.strip().startswith("{"):
+        try:
+            props = json.loads(props)
+        except json.JSONDecodeError:
+            pass
+    if isinstance(props, dict):
+        for k, v in props.items():
+            if isinstance(k, str):
+                out[k.lower()] = v
+    for k in list(out):  # Log Analytics AzureDiagnostics typed suffixes: msg_s, SourcePort_d
+        m = re.fullmatch(r"(.+)_(s|d|g|b|t)", k)
+        if m and m.group(1) not in out:
+            out[m.group(1)] = out[k]
+    return out
+
+
+def _str(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def _ip(v: Any, fld: str) -> str:
+    s = _str(v)
+    if s is None:
+        raise _Skip(f"field {fld}: missing")
+    try:
+        return str(ipaddress.ip_address(s))
+    except ValueError:
+        raise _Skip(f"field {fld}: not an IP address") from None
+
+
+def _port(v: Any, fld: str, *, required: bool = True) -> int | None:
+    s = _str(v)
+    if s is None:
+        if required:
+            raise _Skip(f"field {fld}: missing")
+        return None
+    try:
+        f = float(s)
+    except ValueError:
+        raise _Skip(f"field {fld}: not a port number") from None
+    if f != int(f) or not 0 <= f <= 65535:
+        raise _Skip(f"field {fld}: outside 0-65535")
+    return int(f)
+
+
+_US_TIME = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*([AP]M)?$", re.IGNORECASE)
+
+
+def parse_time(v: Any) -> _dt.datetime | None:
+    """ISO 8601 with any number of decimals and Z or an offset; the portal's CSV form ``6/8/2022, 8:40:23.214 PM``."""
+    s = _str(v)
+    if s is None:
+        return None
+    m = _US_TIME.match(s)
+    if m:
+        mo, d, y, h, mi, sec, frac, ampm = m.groups()
+        hour = int(h) % 12 + (12 if ampm and ampm.upper() == "PM" else 0) if ampm else int(h)
+        return _dt.datetime(int(y), int(mo), int(d), hour, int(mi), int(sec), int((frac or "0")[:6].ljust(6, "0")),
+                            tzinfo=_dt.timezone.utc)
+    m = re.match(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*(Z|[+-]\d{2}:?\d{2})?$", s)
+    if not m:
+        return None
+    day, clock, frac, tz = m.groups()
+    base = _dt.datetime.fromisoformat(f"{day}T{clock}")
+    base = base.replace(microsecond=int((frac or "0")[:6].ljust(6, "0")))
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        hh, mm = int(tz[1:3]), int(tz[-2:])
+        base -= sign * _dt.timedelta(hours=hh, minutes=mm)
+    return base.replace(tzinfo=_dt.timezone.utc)
+
+
+# legacy msg text
+_MSG_HEAD = re.compile(
+    r"^(?P<proto>TCP|UDP|ICMP(?:\s+Type=\d+)?|HTTPS?|MSSQL)\s+request from (?P<src>\S+?)"
+    r"(?: to (?P<dst>\S+?))?(?P<dnat> was DNAT'ed to (?P<tdst>\S+?))?(?:\.(?=\s|$)|$)(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_KEYS = ("Rule Collection Group", "Rule Collection", "Web Category", "Classification", "ThreatIntel", "Signature",
+         "Priority", "Policy", "Action", "Reason", "Rule", "IDS", "Url")
+_KEY_RE = re.compile(r"(?:^|(?<=[.\s]))(" + "|".join(re.escape(k) for k in _KEYS) + r"):\s*")
+
+
+def _endpoint(text: str | None) -> tuple[str | None, int | None, str | None]:
+    """``ip``, ``ip:port``, ``ip:`` (no port), ``[v6]:port``, ``v6`` or ``name:port`` -> (ip, port, name)."""
+    if not text:
+        return None, None, None
+    t = text.strip().rstrip(".")
+    port: int | None = None
+    host = t
+    if t.startswith("[") and "]" in t:
+        host, _, rest = t[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    else:
+        try:
+            return str(ipaddress.ip_address(t)), None, None  # a bare address (IPv6 included)
+        except ValueError:
+            pass
+        h, sep, p = t.rpartition(":")
+        if sep:
+            host = h
+            port = int(p) if p.isdigit() else None
+    try:
+        return str(ipaddress.ip_address(host)), port, None
+    except ValueError:
+        return None, port, host or None
+
+
+def parse_msg(msg: str) -> dict[str, Any]:
+    """The fields of a legacy ``msg`` line (raises ``ValueError`` when the text is not a firewall rule line)."""
+    m = _MSG_HEAD.match(msg.strip())
+    if not m:
+        raise ValueError("msg text not recognised")
+    proto = re.sub(r"\s+", " ", m.group("proto")).upper()
+    src, sport, _ = _endpoint(m.group("src"))
+    dst, dport, host = _endpoint(m.group("dst"))
+    out: dict[str, Any] = {"protocol": proto.split(" ")[0], "icmp": proto if proto.startswith("ICMP") else None,
+                           "src_ip": src, "src_port": sport, "dst_ip": dst, "dst_port": dport, "host": host}
+    if m.group("dnat"):
+        tip, tport, _ = _endpoint(m.group("tdst"))
+        out.update(action="Dnat", translated_ip=tip, translated_port=tport)
+    rest = m.group("rest")
+    parts = _KEY_RE.split(rest)
+    out["text"] = parts[0].strip(" .") or None
+    for key, value in zip(parts[1::2], parts[2::2]):
+        value = value.strip()
+        while value.endswith("."):
+            value = value[:-1].rstrip()
+        out[key.lower()] = value
+    if "action" in out:
+        # "Action: Deny. No rule matched. Proceeding with default action" keeps its sentence after the action
+        action, _, tail = out["action"].partition(".")
+        out["action"] = action.strip()
+        if tail.strip(" ."):
+            out["text"] = tail.strip(" .")
+    return out
+
+
+def _record(rec: Any, source: str) -> dict[str, Any]:
+    """One log record -> a row of ``SCHEMA`` (raises ``_Skip`` with the reason when it is not replayable)."""
+    if isinstance(rec, str):
+        raise _Skip(rec)
+    if not isinstance(rec, dict):
+        raise _Skip("not a JSON object")
+    f = _flat(rec)
+    category = _str(f.get("category")) or _str(f.get("type")) or ""
+    kind = CATEGORIES.get(category.lower())
+    if kind is None:
+        if not category:
+            raise _Skip("no category or Type: not a firewall log record")
+        raise _Skip(f"category {category}: not a rule log (not replayed)")
+    row: dict[str, Any] = {k: None for k in SCHEMA.names}
+    row.update(category=category, time=parse_time(f.get("time") or f.get("timegenerated")), source_file=source,
+               resource_id=_str(f.get("resourceid") or f.get("_resourceid")), logged_default=False)
+    if kind == "legacy":
+        msg = _str(f.get("msg"))
+        if msg is None:
+            raise _Skip("legacy record without a msg text")
+        try:
+            p = parse_msg(msg)
+        except ValueError as exc:
+            raise _Skip(str(exc)) from None
+        if "signature" in p or "ids" in p:
+            raise _Skip("IDPS signature line (not a rule decision)")
+        if "threatintel" in p:
+            raise _Skip("threat intelligence line (not a rule decision)")
+        app = p["protocol"] in ("HTTP", "HTTPS", "MSSQL")
+        kind = "nat" if p.get("action") == "Dnat" else "application" if app else "network"
+        action = p.get("action")
+        if action is None:
+            raise _Skip("msg text without an action")
+        if action.lower() not in ("allow", "deny", "dnat"):
+            raise _Skip(f"action {action!r} is not Allow, Deny or DNAT (not a rule decision)")
+        text = (p.get("text") or "").lower()
+        if kind == "application" and action.lower() == "deny" and "reason" in p and p.get("rule") is None:
+            raise _Skip(f"application request denied before rule processing ({p['reason'].rstrip('.')})")
+        if "failed to resolve" in text:
+            raise _Skip("the target name did not resolve (not a rule decision)")
+        row.update(kind=kind, protocol=_PROTOCOLS[p["protocol"].lower()], app_protocol=p["protocol"] if app else None,
+                   src_ip=p["src_ip"], src_port=p["src_port"], dst_ip=p["dst_ip"], dst_port=p["dst_port"],
+                   fqdn=p.get("host") if app else None, target_url=p.get("url"),
+                   logged_action={"allow": "Allow", "deny": "Deny", "dnat": "Dnat"}[action.lower()],
+                   logged_default="no rule matched" in text, logged_policy=p.get("policy"),
+                   logged_group=p.get("rule collection group"), logged_collection=p.get("rule collection"),
+                   logged_rule=p.get("rule"), action_reason=p.get("reason"), web_category=p.get("web category"),
+                   translated_ip=p.get("translated_ip"), translated_port=p.get("translated_port"))
+        if row["src_ip"] is None:
+            raise _Skip("msg text: source is not an IP address")
+        if p["protocol"] in ("TCP", "UDP") and (row["src_port"] is None or (row["dst_port"] is None and kind != "application")):
+            raise _Skip("msg text: a TCP/UDP request without ports")
+        if kind != "application" and row["dst_ip"] is None:
+            raise _Skip("msg text: destination is not an IP address")
+        if kind == "application" and row["fqdn"] is None and row["dst_ip"] is None:
+            raise _Skip("application request without a target (no FQDN, no address)")
+        if row["dst_port"] is None:
+            row["dst_port"] = 0
+        if row["src_port"] is None:
+            row["src_port"] = 0
+        return row
+    proto_text = _str(f.get("protocol")) or ""
+    proto = _PROTOCOLS.get(proto_text.lower())
+    if proto is None:
+        if proto_text.isdigit() and int(proto_text) <= 255:
+            proto = int(proto_text)
+        else:
+            raise _Skip(f"field Protocol: {proto_text!r} is not TCP, UDP, ICMP, HTTP, HTTPS or MSSQL")
+    rule = _str(f.get("rule"))
+    action = _str(f.get("action"))
+    if kind == "nat":
+        action = action or "Dnat"
+    if action is None:
+        raise _Skip("field Action: missing")
+    if action.lower() not in ("allow", "deny", "dnat"):
+        raise _Skip(f"field Action: {action!r} is not Allow, Deny or DNAT (not a rule decision)")
+    reason = _str(f.get("actionreason"))
+    row.update(kind=kind, protocol=proto, app_protocol=proto_text.upper() if kind == "application" else None,
+               src_ip=_ip(f.get("sourceip"), "SourceIp"), src_port=_port(f.get("sourceport"), "SourcePort", required=False) or 0,
+               dst_port=_port(f.get("destinationport"), "DestinationPort", required=proto in (6, 17)) or 0,
+               logged_action={"allow": "Allow", "deny": "Deny", "dnat": "Dnat"}[action.lower()],
+               logged_default=rule is None and action.lower() == "deny",
+               logged_policy=_str(f.get("policy")), logged_group=_str(f.get("rulecollectiongroup")),
+               logged_collection=_str(f.get("rulecollection")), logged_rule=rule, action_reason=reason,
+               web_category=_str(f.get("webcategory")), target_url=_str(f.get("targeturl")))
+    dst = _str(f.get("destinationip"))
+    if kind == "application":
+        row["dst_ip"] = _ip(dst, "DestinationIp") if dst else None
+        fqdn = _str(f.get("fqdn"))
+        if fqdn is None and row["target_url"]:
+            fqdn = _url_host(row["target_url"])
+        row["fqdn"] = fqdn
+        if fqdn is None and row["dst_ip"] is None:
+            raise _Skip("application record without a target (no Fqdn, TargetUrl or DestinationIp)")
+        if rule is None and action.lower() == "deny" and reason and "default" not in reason.lower():
+            raise _Skip(f"application request denied before rule processing ({reason})")
+    else:
+        row["dst_ip"] = _ip(dst, "DestinationIp")
+    if kind == "nat":
+        row["translated_ip"] = _str(f.get("translatedip"))
+        row["translated_port"] = _port(f.get("translatedport"), "TranslatedPort", required=False)
+    return row
+
+
+def _url_host(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url if "//" in url else "//" + url).hostname
+    except ValueError:
+        return None
+    return host
+
+
+# -- the stream ------------------------------------------------------------------------------------------
+class FirewallLogStream:
+    """Arrow tables of ``SCHEMA``, one per file, with ``stats`` filled as files are read."""
+
+    def __init__(self, paths: Iterable[str | Path], *, since: _dt.datetime | None = None,
+                 until: _dt.datetime | None = None) -> None:
+        self.files = _expand(paths)
+        if not self.files:
+            raise FirewallLogError("no firewall log file found in the given paths")
+        self.since, self.until = since, until
+        self.stats = FirewallLogStats()
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for path in self.files:
+            table = self.read_file(path)
+            if table.num_rows:
+                yield table
+
+    def read_file(self, path: Path) -> pa.Table:
+        stats = self.stats
+        source = str(path)
+        raw = _read_bytes(path)
+        stats.files += 1
+        rows: list[dict[str, Any]] = []
+        for pos, rec in _records(raw, source, stats):
+            stats.records += 1
+            where = f"{source}:{pos}"
+            try:
+                row = _record(rec, source)
+            except _Skip as exc:
+                stats.reject(str(exc), where)
+                if isinstance(rec, dict):
+                    cat = _str(_flat(rec).get("category")) or _str(_flat(rec).get("type"))
+                    if cat:
+                        stats.categories[cat] += 1
+                continue
+            stats.categories[row["category"]] += 1
+            t = row["time"]
+            if t is not None and ((self.since is not None and t < self.since) or (self.until is not None and t >= self.until)):
+                stats.reject("outside --since/--until", where)
+                continue
+            row["record_index"] = pos
+            rows.append(row)
+            stats.read += 1
+        return pa.Table.from_pylist(rows, schema=SCHEMA) if rows else SCHEMA.empty_table()
+
+
+def read(paths: Iterable[str | Path] | str | Path, *, since: _dt.datetime | None = None,
+         until: _dt.datetime | None = None) -> FirewallLogStream:
+    """Every firewall rule-log record under ``paths``, file by file (see ``FirewallLogStream``)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    return FirewallLogStream(paths, since=since, until=until)
+
+
+# -- writing (generated logs for the tests and the demo) ------------------------------------------------------
+def write_records(rows: Iterable[dict[str, Any]], path: str | Path, *, shape: str = "resource-specific") -> Path:
+    """Write records in one of the shapes this module reads (``resource-specific`` JSON Lines, ``legacy``
+    msg JSON Lines, ``log-analytics-csv``, ``log-analytics-json``). ``rows`` use ``SCHEMA``'s names."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = list(rows)
+    if shape == "resource-specific":
+        lines = [json.dumps(_resource_specific(r)) for r in rows]
+        path.write_text("\n".join(lines) + "\n")
+    elif shape == "legacy":
+        path.write_text("\n".join(json.dumps(_legacy(r)) for r in rows) + "\n")
+    elif shape in ("log-analytics-csv", "log-analytics-json"):
+        flat = []
+        for r in rows:
+            rec = _resource_specific(r)
+            d = {"TimeGenerated": rec["time"], **{k: ("" if v is None else str(v)) for k, v in rec["properties"].items()},
+                 "Type": rec["category"], "_ResourceId": rec["resourceId"]}
+            flat.append(d)
+        if shape == "log-analytics-json":
+            path.write_text(json.dumps(flat, indent=1))
+        else:
+            cols = sorted({k for d in flat for k in d})
+            with open(path, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=[c + " [UTC]" if c == "TimeGenerated" else c for c in cols])
+                w.writeheader()
+                for d in flat:
+                    w.writerow({(k + " [UTC]" if k == "TimeGenerated" else k): v for k, v in d.items()})
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+    return path
+
+
+_CATEGORY_OF = {"network": "AZFWNetworkRule", "application": "AZFWApplicationRule", "nat": "AZFWNatRule"}
+
+
+def _iso(t: Any) -> str:
+    if isinstance(t, _dt.datetime):
+        return t.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    return str(t)
+
+
+def _resource_specific(r: dict[str, Any]) -> dict[str, Any]:
+    kind = r["kind"]
+    props: dict[str, Any] = {}
+    if kind != "nat":
+        props["Action"] = r["logged_action"]
+        props["ActionReason"] = "Default Action" if r.get("logged_default") else ""
+    if r.get("dst_ip") is not None:
+        props["DestinationIp"] = r["dst_ip"]
+    props["DestinationPort"] = r["dst_port"]
+    if kind == "application":
+        props.update(Fqdn=r.get("fqdn") or "", IsExplicitProxyRequest=False, IsTlsInspected=False)
+    props["Policy"] = r.get("logged_policy") or ""
+    props["Protocol"] = r.get("app_protocol") or {6: "TCP", 17: "UDP", 1: "ICMP"}.get(r["protocol"], str(r["protocol"]))
+    props.update(Rule=r.get("logged_rule") or "", RuleCollection=r.get("logged_collection") or "",
+                 RuleCollectionGroup=r.get("logged_group") or "", SourceIp=r["src_ip"], SourcePort=r["src_port"])
+    if kind == "application":
+        props.update(TargetUrl=r.get("target_url") or "", WebCategory="")
+    if kind == "nat":
+        props.update(TranslatedIp=r.get("translated_ip") or "", TranslatedPort=r.get("translated_port") or 0)
+    return {"category": _CATEGORY_OF[kind], "properties": props, "resourceId": r.get("resource_id") or "",
+            "time": _iso(r["time"])}
+
+
+def _legacy(r: dict[str, Any]) -> dict[str, Any]:
+    kind = r["kind"]
+    proto = r.get("app_protocol") or {6: "TCP", 17: "UDP", 1: "ICMP Type=8"}.get(r["protocol"], "TCP")
+    src = f"{r['src_ip']}:{r['src_port']}" if r["protocol"] in (6, 17) else r["src_ip"]
+    if kind == "application":
+        dst = f"{r.get('fqdn') or r.get('dst_ip')}:{r['dst_port']}"
+    else:
+        dst = f"{r['dst_ip']}:{r['dst_port']}" if r["protocol"] in (6, 17) else r["dst_ip"]
+    where = ""
+    if r.get("logged_rule"):
+        where = (f" Policy: {r['logged_policy']}." if r.get("logged_policy") else "") + \
+            (f" Rule Collection Group: {r['logged_group']}." if r.get("logged_group") else "") + \
+            f" Rule Collection: {r['logged_collection']}. Rule: {r['logged_rule']}"
+    if kind == "nat":
+        msg = f"{proto} request from {src} to {dst} was DNAT'ed to {r.get('translated_ip')}:{r.get('translated_port')}"
+        msg += "." + where if where else ""
+        op, cat = "AzureFirewallNatRuleLog", "AzureFirewallNetworkRule"
+    else:
+        msg = f"{proto} request from {src} to {dst}. Action: {r['logged_action']}."
+        if r.get("logged_default"):
+            msg += " No rule matched. Proceeding with default action"
+        elif where:
+            msg += where
+        op = "AzureFirewallApplicationRuleLog" if kind == "application" else "AzureFirewallNetworkRuleLog"
+        cat = "AzureFirewallApplicationRule" if kind == "application" else "AzureFirewallNetworkRule"
+    return {"category": cat, "operationName": op, "properties": {"msg": msg}, "resourceId": r.get("resource_id") or "",
+            "time": _iso(r["time"])}
