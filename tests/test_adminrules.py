@@ -69,7 +69,7 @@ def test_demo_template_nested_children_and_expressions():
         ("AllowDeviceUpdateOut", 30, "Outbound", "Allow", "adu-avnm", "org-guardrails/device-subnets", ("adu-devices",)),
     ]
     assert rules.rules[0].sources == (AddressItem("IPPrefix", "198.51.100.0/28"),)  # parameters('scannerRange')
-    assert rules.rules[1].destination_ports == ((20, 23), (135, 135), (445, 445), (3389, 3389), (5900, 5900))
+    assert rules.rules[1].destination_ports == ((20, 21), (23, 23), (135, 135), (445, 445), (3389, 3389), (5900, 5900))
 
 
 def _rule_props(**over):

@@ -99,7 +99,7 @@ def test_direction_matters():
 def test_ipv6():
     v = both(policy(), "Inbound", "tcp", "2001:db8:bad::5", 5000, "2001:db8::4", 23)
     assert (v.access, v.rule) == ("Deny", "deny-v6-telnet")
-    v = both(policy(), "Inbound", "tcp", "2001:db8:600d::5", 5000, "2001:db8::4", 23)
+    v = both(policy(), "Inbound", "tcp", "2001:db8::99", 5000, "2001:db8::4", 23)
     assert (v.access, v.rule) == ("Allow", "AllowVnetInBound")  # inside the VNet's IPv6 space
 
 
@@ -153,7 +153,7 @@ def test_service_tags_and_context_tags_in_admin_rules():
 
 
 def test_network_groups_need_their_address_space():
-    rules = [admin("deny-from-prod", 10, "Deny", src="/subscriptions/0/networkGroups/prod", src_type="NetworkGroup")]
+    rules = [admin("deny-from-prod", 10, "Deny", protocol="Any", src="/subscriptions/0/networkGroups/prod", src_type="NetworkGroup")]
     with pytest.raises(PolicyError, match="--network-group prod=CIDR"):
         policy(rules)
     p = policy(rules, network_groups={"prod": ["10.50.0.0/16"]})

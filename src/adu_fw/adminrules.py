@@ -470,6 +470,8 @@ class _Reader:
         n_err = len(self.out.errors)
 
         def bad(fld: str, message: str, value: Any = None) -> None:
+            if value is not None and repr(value) not in message:
+                message += f", got {value!r}"
             self._error(where, name, fld, message, value)
 
         if kind.lower() not in ("custom", "default"):
@@ -682,6 +684,52 @@ def admin_names(labels: Mapping[str, Sequence[Any]]) -> frozenset[str]:
     return frozenset(str(n).lower() for n, l in zip(labels["log_rule"], layer) if l == "admin")
 
 
+#: logged rule names that are neither NSG nor admin rules (platform traffic, encryption drops, no rule)
+NOT_RULES = frozenset({"", "unspecified", "platformrule"})
+
+
 def logged_admin_rule(logged: str, names: frozenset[str]) -> bool:
-    """Whether a logged rule name (lower-cased) names one of the admin rules, with or without the ``_<guid>``."""
-    return bool(names) and (logged in names or strip_log_suffix(logged) in names)
+    """Whether a logged rule name (lower-cased) is compared with the admin rules of a policy that has some.
+
+    With admin rules given, every logged name that is not an NSG name (``UserRule_``/``DefaultRule_``,
+    checked by the caller), ``PlatformRule`` or ``unspecified`` is an admin rule's: one the policy does
+    not have is a rule disagreement, not an unknown.
+    """
+    return bool(names) and logged not in NOT_RULES
+
+
+class AdminMatches:
+    """Flows each admin rule matched first in the admin stage, whatever its action.
+
+    An Allow admin rule hands its flows to the NSGs, which report them, so hits per deciding rule
+    never show it; replay reports count these matches beside the hits (``matched``).
+    """
+
+    def __init__(self, policy: Any, labels: Mapping[str, Sequence[Any]]) -> None:
+        self.compiled = policy.compile_admin_stage()
+        index = {(n, r, d): i for i, (n, r, d, l) in enumerate(zip(labels["nsg"], labels["rule"], labels["direction"],
+                                                                    labels.get("layer") or [None] * len(labels["rule"])))
+                 if l == "admin"}
+        a = self.compiled.labels
+        self.to_full = [index[(n, r, d)] for n, r, d in zip(a["nsg"], a["rule"], a["direction"])] + [-1]
+        self.counts: dict[int, int] = {}
+
+    @classmethod
+    def of(cls, policy: Any, labels: Mapping[str, Sequence[Any]]) -> "AdminMatches | None":
+        """None when no admin rule is an Allow (then hits already count every match)."""
+        rules = getattr(policy, "admin_rules", None)
+        if rules is None or not any(r.access == "Allow" for r in rules.rules):
+            return None
+        return cls(policy, labels)
+
+    def add(self, flows: Any, ok: Any, threads: int | None = None) -> None:
+        import numpy as np
+
+        from .evaluate import classify
+
+        rule, _ = classify(self.compiled, flows, threads)
+        rule = np.where(np.asarray(ok, bool) & (rule >= 0), rule, len(self.to_full) - 1)
+        for r, n in zip(*np.unique(rule, return_counts=True)):
+            full = self.to_full[int(r)]
+            if full >= 0:
+                self.counts[full] = self.counts.get(full, 0) + int(n)

@@ -2,8 +2,9 @@
 
 The report reconciles (``tuples_read == evaluated + rejected``), compares decisions and rules
 with the log (flow-log names ``UserRule_x`` / ``DefaultRule_x`` against the computed ones,
-case-insensitively; AVNM security admin rules are compared when the policy has them, by name with
-or without the ``_<guid>`` VNet flow logs append; other AVNM, platform and ``unspecified`` rules are
+case-insensitively; when the policy has AVNM security admin rules, every other logged name but
+``PlatformRule`` and ``unspecified`` is an admin rule's, compared by name with or without the
+``_<guid>`` VNet flow logs append; without admin rules, AVNM, platform and ``unspecified`` rules are
 not comparable), and counts hits
 per rule, rules never hit, top talkers, denied flows by port and traffic to and from a service tag.
 Aggregates are merged batch by batch, so memory follows the number of distinct keys, not tuples.
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _prefix
-from .adminrules import admin_names, logged_admin_rule, strip_log_suffix
+from .adminrules import AdminMatches, admin_names, logged_admin_rule, strip_log_suffix
 from .compile import _Intervals
 from .evaluate import evaluate
 from .flowlogs import FlowLogStream
@@ -106,6 +107,7 @@ class Report:
     tag: str | None = None
     tag_counts: dict[str, Counter] = field(default_factory=lambda: {"Inbound": Counter(), "Outbound": Counter()})
     labels: dict[str, list[Any]] = field(default_factory=dict)
+    admin_matched: dict[int, int] = field(default_factory=dict)  # rule_index -> flows its admin stage matched first
 
     @property
     def talkers(self) -> Counter:
@@ -149,6 +151,8 @@ class Report:
                     "access": self.labels["access"][i],
                     "log_rule": self.labels["log_rule"][i],
                     "layer": self.labels["layer"][i] if "layer" in self.labels else None,
+                    **({"matched": self.admin_matched.get(i, h[0] if h else 0)}
+                       if "layer" in self.labels and self.labels["layer"][i] == "admin" else {}),
                     "flows": h[0] if h else 0,
                     "bytes": h[1] if h else 0,
                     "first_seen": h[2].isoformat() if h and h[2] is not None else None,
@@ -171,7 +175,8 @@ class Report:
                 "examples": self.examples,
             },
             "rules": rules,
-            "unused_rules": [f"{r['nsg']}/{r['rule']} ({r['direction']}, {r['priority']})" for r in rules if r["flows"] == 0],
+            "unused_rules": [f"{r['nsg']}/{r['rule']} ({r['direction']}, {r['priority']})" for r in rules
+                             if r["flows"] == 0 and not r.get("matched")],
             "admin_rules": [r for r in rules if r["layer"] == "admin"],
             "top_talkers": [{"src_ip": _address_text(k), "flows": n} for k, n in self.talker_counts.most_common(10)],
             "denied_by_port": [
@@ -225,6 +230,7 @@ def analyze(
             raise PolicyError(f"unknown service tag {tag!r} (not in {policy.service_tags.source})", field="--tag")
         report.tag = found.name
         matcher = TagMatcher(found.address_prefixes)
+    admin = AdminMatches.of(policy, compiled.labels)
     pairs = stream.pairs() if hasattr(stream, "pairs") else ((b, None) for b in stream)
     for batch, parsed in pairs:
         flows = parsed if parsed is not None else flow_arrays(batch)
@@ -235,6 +241,9 @@ def analyze(
             for reason, n in Counter(verdicts.column("reject_reason").drop_null().to_pylist()).items():
                 report.rejected_by_evaluation["evaluation: " + reason] += n
         report.evaluated += int(ok.sum())
+        if admin is not None:
+            admin.add(flows, ok, threads)
+            report.admin_matched = admin.counts
         if on_batch is not None:
             on_batch(batch, verdicts)
         _agreement(report, batch, verdicts, ok)

@@ -3,7 +3,8 @@
 A tour: which tags hold a Device Update address and how the AzureDeviceUpdate tag changed
 between the two shipped weekly files; one flow checked against the client NSG with each file;
 then the flow-log analysis of the generated demo scenario (NSG v1, v2 and VNet v4 logs), with an
-HTML report written to ``out/demo-report.html``.
+HTML report written to ``out/demo-report.html``; then AVNM security admin rules before the NSG (one
+flow explained, and VNet flow logs in which admin rules decide some flows).
 """
 from __future__ import annotations
 
@@ -46,12 +47,25 @@ def run(out_dir: str = "out") -> int:
         ("The 2024-06-09 hour replayed with the tags in force then: it agrees with the log",
          ["analyze", logs, "--nsg", nsg, "--service-tags", old, "--until", "2024-06-10"]),
     ]
+    steps += _avnm_steps(demo, nsg)
     for title, argv in steps:
         code = _step(title, argv)
         if code not in (0, EXIT_FINDINGS):
             return code
     print(f"\nHTML report: {report}")
     return 0
+
+
+def _avnm_steps(demo: Path, nsg: str) -> list[tuple[str, list[str]]]:
+    """AVNM security admin rules before the NSG: one flow explained, then VNet flow logs where they decide flows."""
+    admin = ["--admin-rules", str(demo / "avnm-admin-rules.json"), "--service-tags", "20240610"]
+    return [
+        ("A security scanner probing RDP: an AVNM AlwaysAllow admin rule decides before the NSG is consulted",
+         ["check", "--direction", "inbound", "--protocol", "tcp", "--src", "198.51.100.7", "--src-port", "50000", "--dst",
+          "10.20.1.10", "--dst-port", "3389", "--nsg", nsg, *admin, "--explain"]),
+        ("Replay VNet flow logs in which AVNM security admin rules decide some flows (named <rule>_<guid>, as real logs do)",
+         ["analyze", str(demo / "flowlogs-avnm"), "--nsg", nsg, *admin]),
+    ]
 
 
 if __name__ == "__main__":

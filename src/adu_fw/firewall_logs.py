@@ -60,7 +60,7 @@ class FirewallLogError(AduFwError):
 
 
 SCHEMA = pa.schema([
-    ("time", pa.timestamp("ms", tz="UTC")),
+    ("time", pa.timestamp("us", tz="UTC")),
     ("category", pa.string()),
     ("kind", pa.string()),  # nat | network | application (what the firewall logged)
     ("protocol", pa.uint8()),

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .adminrules import AdminRule, AdminRules, admin_rules_of
-from .compile import PORTED_TCP_UDP, CompiledPolicy, MatchRule, _Intervals, assemble, build_classifier
+from .compile import ALLOW, ALLOW_END, DENY, PASS, PORTED_TCP_UDP, CompiledPolicy, MatchRule, _Intervals, assemble, build_classifier
 from .errors import AddressError, PolicyError
 from .ip import parse_prefix
 from .nsg import NSG, load_nsg
@@ -387,34 +387,65 @@ class Policy:
 
     # -- bulk ----------------------------------------------------------------------------------
     def compile(self) -> CompiledPolicy:
-        """Arrays for the compiled matcher (built once; every NSG of both directions)."""
-        if self._compiled is not None:
-            return self._compiled
+        """Arrays for the compiled matcher (built once; every stage of both directions).
+
+        A direction's stages: the security admin rules (when the policy has some in that direction),
+        then its NSGs in Azure's order. Admin actions: Deny ends (DENY), AlwaysAllow ends allowed
+        (ALLOW_END), Allow continues as if nothing matched (PASS) or, with no NSG after it, is the
+        reported allow (ALLOW); an admin stage that matches nothing passes.
+        """
+        if self._compiled is None:
+            self._compiled = self._compile(nsgs=True)
+        return self._compiled
+
+    def compile_admin_stage(self) -> CompiledPolicy:
+        """The security admin stage alone, every action reported (Allow too): which admin rule a flow
+        matches first, whatever the NSGs do after it (hits of Allow rules, which hand flows on)."""
+        return self._compile(nsgs=False)
+
+    def _compile(self, *, nsgs: bool) -> CompiledPolicy:
         cache = _Intervals()
         classifiers = []
         stages: list[list[int]] = [[], []]
-        deny: list[bool] = []
-        labels: dict[str, list] = {k: [] for k in ("rule", "nsg", "log_rule", "priority", "access", "direction")}
+        actions: list[int] = []
+        nomatch: list[int] = []
+        labels: dict[str, list] = {k: [] for k in ("rule", "nsg", "log_rule", "priority", "access", "direction", "layer")}
+
+        def label(rule: Any, where: str, direction: str, layer: str) -> None:
+            labels["rule"].append(rule.name)
+            labels["nsg"].append(where)
+            labels["log_rule"].append(rule.log_name)
+            labels["priority"].append(rule.priority)
+            labels["access"].append(rule.access)
+            labels["direction"].append(direction)
+            labels["layer"].append(layer)
+
         built: dict[tuple[int, str], int] = {}
         for d, direction in enumerate(("Inbound", "Outbound")):
-            for _level, nsg in self.levels(direction):
+            levels = self.levels(direction) if nsgs else []
+            admin = self.admin_stage(direction)
+            if admin:
+                classifiers.append(build_classifier(self.admin_match_rules(admin), PORTED_TCP_UDP, cache))
+                nomatch.append(PASS)
+                for r in admin:
+                    actions.append({"Deny": DENY, "AlwaysAllow": ALLOW_END}.get(r.access, PASS if levels else ALLOW))
+                    label(r, r.label, direction, "admin")
+                stages[d].append(len(classifiers) - 1)
+            for _level, nsg in levels:
                 key = (id(nsg), direction)
                 if key not in built:
                     rules = nsg.evaluation_order(direction)
                     match_rules = self.match_rules(nsg, rules)
                     classifiers.append(build_classifier(match_rules, PORTED_TCP_UDP, cache))
+                    nomatch.append(DENY)
                     built[key] = len(classifiers) - 1
                     for r in rules:
-                        deny.append(r.access == "Deny")
-                        labels["rule"].append(r.name)
-                        labels["nsg"].append(nsg.name)
-                        labels["log_rule"].append(r.log_name)
-                        labels["priority"].append(r.priority)
-                        labels["access"].append(r.access)
-                        labels["direction"].append(direction)
+                        actions.append(DENY if r.access == "Deny" else ALLOW)
+                        label(r, nsg.name, direction, "nsg")
                 stages[d].append(built[key])
-        self._compiled = CompiledPolicy(assemble(classifiers, stages, np.array(deny, dtype=np.uint8)), labels)
-        return self._compiled
+        arrays = assemble(classifiers, stages, rule_action=np.array(actions, dtype=np.uint8),
+                          nomatch=np.array(nomatch, dtype=np.uint8))
+        return CompiledPolicy(arrays, labels)
 
     def match_rules(self, nsg: NSG, rules: list[Rule]) -> list[MatchRule]:
         """The rules as the compiled matcher and the flow-space searches see them (tags expanded)."""

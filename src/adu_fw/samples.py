@@ -23,7 +23,8 @@ from typing import Any
 from .policy import Policy
 from .servicetags import embedded_files, load_cached
 
-__all__ = ["demo_template", "demo_admin_rules", "write_demo", "write_avnm_demo", "write_nsg_v2_hours", "DEMO_VNET"]
+__all__ = ["demo_template", "demo_admin_rules", "write_demo", "write_avnm_demo", "write_nsg_v2_hours", "firewall_log_rows",
+           "DEMO_VNET"]
 
 SUB = "00000000-0000-0000-0000-00000000ad00"
 RG = "ADU-DEMO-RG"
@@ -194,8 +195,9 @@ def demo_admin_rules() -> dict[str, Any]:
     """An ARM template: a network manager's security admin configuration with one rule collection.
 
     AlwaysAllow for a security scanner (198.51.100.0/28, any TCP port: the NSG would deny it), Deny of
-    high-risk TCP ports from the Internet (the NSG would deny them too, by its default rule), and an
-    Allow of outbound HTTPS to AzureDeviceUpdate (handed to the NSG, which decides).
+    high-risk TCP ports from the Internet (SSH stays with the NSG, which allows it from the corporate
+    range; the NSG would deny the others too, by its default rule), and an Allow of outbound HTTPS to
+    AzureDeviceUpdate (handed to the NSG, which decides).
     """
     def rule(name: str, prio: int, direction: str, access: str, src: dict[str, str], dst: dict[str, str],
              dports: list[str]) -> dict[str, Any]:
@@ -233,7 +235,7 @@ def demo_admin_rules() -> dict[str, Any]:
                                 {"addressPrefixType": "IPPrefix", "addressPrefix": "[parameters('scannerRange')]"}, any_ip, ["0-65535"]),
                            rule("DenyHighRiskPortsFromInternet", 20, "Inbound", "Deny",
                                 {"addressPrefixType": "ServiceTag", "addressPrefix": "Internet"}, any_ip,
-                                ["20-23", "135", "445", "3389", "5900"]),
+                                ["20-21", "23", "135", "445", "3389", "5900"]),
                            rule("AllowDeviceUpdateOut", 30, "Outbound", "Allow", any_ip,
                                 {"addressPrefixType": "ServiceTag", "addressPrefix": "AzureDeviceUpdate"}, ["443"]),
                        ]},
@@ -308,6 +310,28 @@ def write_avnm_demo(root: str | Path) -> Path:
         doc = _vnet_hour(policy, _avnm_flows(rng, tags, 150), h, rng, admin_acl=AVNM_ACL)
         _write(_blob_dir(root / "flowlogs-avnm", "insights-logs-flowlogflowevent", FLOWLOG_RID, h) / "PT1H.json", doc)
     return root
+
+
+def firewall_log_rows(fw: Any, flows: list[tuple[Any, ...]], start: _dt.datetime,
+                      resource_id: str = "/SUBSCRIPTIONS/0/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/AZUREFIREWALLS/FW",
+                      policy_name: str = "fw-policy") -> list[dict[str, Any]]:
+    """Firewall log rows (``firewall_logs.SCHEMA`` names) for ``(protocol, src, sport, dst, dport, fqdn)`` flows,
+    as the firewall would log them under ``fw`` (its reference evaluator decides; GENERATED data)."""
+    rows = []
+    for i, (proto, src, sport, dst, dport, fqdn) in enumerate(flows):
+        v = fw.check(proto, src, sport, dst, dport, fqdn=fqdn)
+        kind = v.kind or ("application" if fqdn else "network")
+        tip, _, tport = (v.translated or "").partition(":")
+        rows.append({
+            "time": start + _dt.timedelta(seconds=7 * i), "kind": kind, "protocol": proto,
+            "app_protocol": ("HTTPS" if dport == 443 else "HTTP") if kind == "application" else None,
+            "src_ip": src, "src_port": sport, "dst_ip": dst, "dst_port": dport, "fqdn": fqdn if kind == "application" else None,
+            "logged_action": "Dnat" if kind == "nat" else v.access, "logged_default": v.rule is None,
+            "logged_policy": policy_name if v.rule else None, "logged_group": v.group, "logged_collection": v.collection,
+            "logged_rule": v.rule, "translated_ip": tip or None, "translated_port": int(tport) if tport.isdigit() else None,
+            "resource_id": resource_id,
+        })
+    return rows
 
 
 def write_nsg_v2_hours(root: str | Path, *, hours: int, tuples_per_hour: int, seed: int = 7) -> Path:

@@ -94,6 +94,10 @@ def _print_analysis(doc: dict[str, Any]) -> None:
         [(r["nsg"], r["direction"][:3], r["priority"], r["rule"], r["access"], r["flows"], r["bytes"],
           r["first_seen"] or "-", r["last_seen"] or "-") for r in doc["rules"]],
     )
+    passed = [r for r in doc.get("admin_rules", []) if r.get("matched", 0) > r["flows"]]
+    if passed:  # AVNM Allow rules hand their flows to the NSGs, which report them
+        print("security admin Allow rules that handed flows to the NSGs: "
+              + ", ".join(f"{r['rule']} ({r['matched'] - r['flows']:,})" for r in passed))
     if doc["unused_rules"]:
         print(f"\nrules never hit ({len(doc['unused_rules'])}): " + "; ".join(doc["unused_rules"]))
     if doc["top_talkers"]:

@@ -51,8 +51,9 @@ def cmd_analyze_firewall_logs(args: argparse.Namespace) -> int:
         dump_json(doc)
     else:
         _print(doc)
-    if not doc["reconciliation"]["records"]:
-        print("adu-fw: no firewall log record was read", file=sys.stderr)
+    if not doc["reconciliation"]["evaluated"]:
+        what = "evaluated (every record was rejected)" if doc["reconciliation"]["records"] else "read"
+        print(f"adu-fw: no firewall log record was {what}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_FINDINGS if doc["agreement"]["disagree"] else EXIT_OK
 
