@@ -104,3 +104,22 @@ def test_diff_of_admin_rules(capsys, files, tmp_path):
     code, out, _ = run(capsys, "diff", "--nsg", nsg, "--admin-rules", admin, "--old-service-tags", "20240603",
                        "--new-service-tags", "20240610")
     assert code == 1 and "region(s)" in out
+
+
+def test_lint_lists_every_admin_rule_problem(capsys, files, tmp_path):
+    _, admin = files
+    code, out, _ = run(capsys, "lint", "--admin-rules", admin, "--service-tags", "20240610")
+    assert code == 0 and "3 rule(s) in 1 collection(s), ok" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"value": [
+        {"name": "a", "properties": {"access": "Deny", "priority": 5000, "direction": "In", "protocol": "Tcp"}},
+        {"name": "b", "properties": {"access": "Deny", "priority": 1, "direction": "Inbound", "protocol": "Tcp",
+                                     "sources": [{"addressPrefixType": "ServiceTag", "addressPrefix": "NoSuchTag"}]}}]}))
+    code, out, _ = run(capsys, "lint", "--admin-rules", bad, "--service-tags", "20240610", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["problems"] == 3
+    problems = {p["field"]: p["text"] for p in doc["admin_rules"][0]["problems"]}
+    assert set(problems) == {"priority", "direction", "sources"}
+    assert "admin rule ?/?/a: field 'priority': 5000 is outside 1-4096" in problems["priority"]
+    assert "expected Inbound or Outbound, got 'In'" in problems["direction"]
+    assert str(bad) in problems["sources"] and "unknown service tag 'NoSuchTag'" in problems["sources"]

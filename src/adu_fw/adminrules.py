@@ -733,3 +733,18 @@ class AdminMatches:
             full = self.to_full[int(r)]
             if full >= 0:
                 self.counts[full] = self.counts.get(full, 0) + int(n)
+
+
+def lint(ref: str, tags: Any, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every problem of one admin-rule input (``adu-fw lint --admin-rules``): errors, unknown tags, warnings."""
+    path, selector = split_admin_ref(ref)
+    rules = read_admin_rules(path, collection=selector, params=params)
+    problems = [{"record": e.record, "field": e.field, "message": e.message, "text": str(e)} for e in rules.errors]
+    for r in rules.rules:
+        for fld, side in (("sources", r.sources), ("destinations", r.destinations)):
+            for item in side:
+                if item.kind == "ServiceTag" and item.value.lower() not in CONTEXT_TAGS and item.value not in tags:
+                    rec, msg = f"admin rule {r.path}", f"unknown service tag {item.value!r} (not in {tags.source})"
+                    problems.append({"record": rec, "field": fld, "message": msg, "text": f"{path}: {rec}: field {fld!r}: {msg}"})
+    return {"file": path, "rules": len(rules.rules), "collections": rules.collections(), "problems": problems,
+            "warnings": list(rules.warnings)}

@@ -4,7 +4,8 @@ A tour: which tags hold a Device Update address and how the AzureDeviceUpdate ta
 between the two shipped weekly files; one flow checked against the client NSG with each file;
 then the flow-log analysis of the generated demo scenario (NSG v1, v2 and VNet v4 logs), with an
 HTML report written to ``out/demo-report.html``; then AVNM security admin rules before the NSG (one
-flow explained, and VNet flow logs in which admin rules decide some flows).
+flow explained, and VNet flow logs in which admin rules decide some flows) and Azure Firewall logs
+replayed through a firewall policy.
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def run(out_dir: str = "out") -> int:
 
 
 def _avnm_steps(demo: Path, nsg: str) -> list[tuple[str, list[str]]]:
-    """AVNM security admin rules before the NSG: one flow explained, then VNet flow logs where they decide flows."""
+    """AVNM security admin rules before the NSG: one flow explained, then VNet flow logs where they decide flows;
+    then Azure Firewall logs replayed through the firewall policy."""
     admin = ["--admin-rules", str(demo / "avnm-admin-rules.json"), "--service-tags", "20240610"]
     return [
         ("A security scanner probing RDP: an AVNM AlwaysAllow admin rule decides before the NSG is consulted",
@@ -65,6 +67,9 @@ def _avnm_steps(demo: Path, nsg: str) -> list[tuple[str, list[str]]]:
           "10.20.1.10", "--dst-port", "3389", "--nsg", nsg, *admin, "--explain"]),
         ("Replay VNet flow logs in which AVNM security admin rules decide some flows (named <rule>_<guid>, as real logs do)",
          ["analyze", str(demo / "flowlogs-avnm"), "--nsg", nsg, *admin]),
+        ("Replay Azure Firewall logs (resource-specific and legacy) through today's firewall policy: GitHub was allowed then",
+         ["analyze", str(demo / "firewall" / "logs"), "--firewall-policy", str(demo / "firewall" / "fw-policy.json"),
+          "--service-tags", "20240610"]),
     ]
 
 

@@ -23,8 +23,8 @@ from typing import Any
 from .policy import Policy
 from .servicetags import embedded_files, load_cached
 
-__all__ = ["demo_template", "demo_admin_rules", "write_demo", "write_avnm_demo", "write_nsg_v2_hours", "firewall_log_rows",
-           "DEMO_VNET"]
+__all__ = ["demo_template", "demo_admin_rules", "demo_firewall_policy", "write_demo", "write_avnm_demo", "write_firewall_demo",
+           "write_nsg_v2_hours", "firewall_log_rows", "DEMO_VNET"]
 
 SUB = "00000000-0000-0000-0000-00000000ad00"
 RG = "ADU-DEMO-RG"
@@ -334,6 +334,93 @@ def firewall_log_rows(fw: Any, flows: list[tuple[Any, ...]], start: _dt.datetime
     return rows
 
 
+def demo_firewall_policy(*, with_github: bool = False) -> list[dict[str, Any]]:
+    """Rule collection groups (REST / az shape) of a hub firewall in front of Device Update clients."""
+    def net(name: str, dst: list[str], ports: list[str], protos: list[str]) -> dict[str, Any]:
+        return {"ruleType": "NetworkRule", "name": name, "ipProtocols": protos, "sourceAddresses": ["10.20.0.0/16"],
+                "destinationAddresses": dst, "destinationPorts": ports}
+
+    def app(name: str, fqdns: list[str]) -> dict[str, Any]:
+        return {"ruleType": "ApplicationRule", "name": name, "sourceAddresses": ["10.20.0.0/16"], "targetFqdns": fqdns,
+                "protocols": [{"protocolType": "Https", "port": 443}]}
+
+    def coll(name: str, prio: int, action: str, rules: list[Any], kind: str = "FirewallPolicyFilterRuleCollection") -> dict[str, Any]:
+        return {"ruleCollectionType": kind, "name": name, "priority": prio, "action": {"type": action}, "rules": rules}
+
+    apps = [app("adu-service", ["*.api.adu.microsoft.com", "*.azure-devices.net"]),
+            app("adu-content", ["*.delivery.mp.microsoft.com"])]
+    if with_github:
+        apps.append(app("github", ["github.com", "*.githubusercontent.com"]))
+    return [
+        {"name": "DefaultDnatRuleCollectionGroup", "properties": {"priority": 100, "ruleCollections": [
+            coll("jump-ssh", 100, "Dnat", [{"ruleType": "NatRule", "name": "ssh-to-jump", "ipProtocols": ["TCP"],
+                                           "sourceAddresses": ["203.0.113.0/24"], "destinationAddresses": ["198.18.10.4"],
+                                           "destinationPorts": ["2222"], "translatedAddress": "10.20.9.4", "translatedPort": "22"}],
+                 "FirewallPolicyNatRuleCollection")]}},
+        {"name": "DefaultNetworkRuleCollectionGroup", "properties": {"priority": 200, "ruleCollections": [
+            coll("platform", 100, "Allow", [net("dns", ["168.63.129.16"], ["53"], ["UDP", "TCP"]),
+                                            net("ntp", ["*"], ["123"], ["UDP"])]),
+            coll("device-update", 200, "Allow", [net("adu-443", ["AzureDeviceUpdate"], ["443"], ["TCP"])]),
+            coll("block-smb", 300, "Deny", [net("no-smb-out", ["*"], ["445"], ["TCP"])])]}},
+        {"name": "DefaultApplicationRuleCollectionGroup", "properties": {"priority": 300, "ruleCollections": [
+            coll("updates", 100, "Allow", apps)]}},
+    ]
+
+
+def write_firewall_demo(root: str | Path) -> Path:
+    """``firewall/fw-policy.json`` and ``firewall/logs/`` (GENERATED): one hour of resource-specific rule logs in
+    the storage layout and one of legacy ``msg`` lines, logged while the policy still allowed GitHub."""
+    from .firewall import FirewallPolicy
+    from .firewall_logs import write_records
+
+    root = Path(root) / "firewall"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "fw-policy.json").write_text(json.dumps(demo_firewall_policy(), indent=2) + "\n")
+    tags = load_cached(AVNM_TAGS)
+    then = FirewallPolicy.load(demo_firewall_policy(with_github=True), service_tags=tags)
+    rng = random.Random(20240612)
+    adu4 = list(tags["AzureDeviceUpdate"].ipv4_prefixes)
+    rid = f"/SUBSCRIPTIONS/{SUB}/RESOURCEGROUPS/{RG}/PROVIDERS/MICROSOFT.NETWORK/AZUREFIREWALLS/ADU-HUB-FW"
+
+    def flows(n: int) -> list[tuple[Any, ...]]:
+        import ipaddress
+
+        out: list[tuple[Any, ...]] = []
+        for _ in range(n):
+            dev = f"10.20.1.{rng.randint(4, 40)}"
+            eph = rng.randint(32768, 60999)
+            k = rng.random()
+            if k < 0.25:
+                net = ipaddress.ip_network(rng.choice(adu4))
+                out.append((6, dev, eph, str(net.network_address + rng.randrange(1, net.num_addresses - 1)), 443, None))
+            elif k < 0.35:
+                out.append((17, dev, eph, "168.63.129.16", 53, None))
+            elif k < 0.42:
+                out.append((17, dev, eph, f"162.159.200.{rng.randint(1, 123)}", 123, None))
+            elif k < 0.48:
+                out.append((6, dev, eph, f"52.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", 445, None))
+            elif k < 0.55:
+                out.append((6, f"203.0.113.{rng.randint(1, 254)}", eph, "198.18.10.4", 2222, None))
+            else:
+                host = rng.choice(["contoso.api.adu.microsoft.com", "hub-7.azure-devices.net", "2.dl.delivery.mp.microsoft.com",
+                                   "github.com", "objects.githubusercontent.com", "www.example.org"])
+                out.append((6, dev, eph, f"20.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", 443, host))
+        return out
+
+    containers = {  # one storage container per category
+        "resource-specific": {"network": "insights-logs-azfwnetworkrule", "application": "insights-logs-azfwapplicationrule",
+                              "nat": "insights-logs-azfwnatrule"},
+        "legacy": {"network": "insights-logs-azurefirewallnetworkrule", "nat": "insights-logs-azurefirewallnetworkrule",
+                   "application": "insights-logs-azurefirewallapplicationrule"}}
+    for hour, shape in ((9, "resource-specific"), (10, "legacy")):
+        h = _dt.datetime(2024, 6, 10, hour, tzinfo=_dt.timezone.utc)
+        rows = firewall_log_rows(then, flows(120), h, resource_id=rid, policy_name="adu-hub-policy")
+        for cont in sorted(set(containers[shape].values())):
+            part = [r for r in rows if containers[shape][r["kind"]] == cont]
+            write_records(part, _blob_dir(root / "logs", cont, rid, h).parent / "PT1H.json", shape=shape)
+    return root
+
+
 def write_nsg_v2_hours(root: str | Path, *, hours: int, tuples_per_hour: int, seed: int = 7) -> Path:
     """A larger NSG v2 data set for benchmarks: ``hours`` hourly blobs of the demo scenario."""
     root = Path(root)
@@ -355,4 +442,5 @@ def write_nsg_v2_hours(root: str | Path, *, hours: int, tuples_per_hour: int, se
 if __name__ == "__main__":  # pragma: no cover
     out = write_demo(sys.argv[1] if len(sys.argv) > 1 else "data/demo")
     write_avnm_demo(out)
+    write_firewall_demo(out)
     print(out)

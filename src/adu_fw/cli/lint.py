@@ -43,6 +43,16 @@ def cmd_lint(args: argparse.Namespace) -> int:
                 {"name": nsg.name, "rules": len(nsg.rules), "problems": problems, "warnings": list(nsg.warnings)}
             )
         files.append({"file": path, "nsgs": entries})
+    admin = []
+    if args.admin_rules:
+        from ..adminrules import lint as lint_admin
+
+        admin = [lint_admin(ref, tags, template_params) for ref in args.admin_rules]
+        total += sum(len(a["problems"]) for a in admin)
+    if not args.files and not admin:
+        from ..errors import AduFwError
+
+        raise AduFwError("nothing to lint: give NSG files and/or --admin-rules FILE")
     deep: list[dict[str, Any]] = []
     if args.deep:
         from ..anomalies import anomalies
@@ -62,7 +72,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
                 )
                 deep += [f.to_dict() for f in anomalies(policy)]
     if args.json:
-        dump_json({"files": files, "problems": total, "anomalies": deep if args.deep else None})
+        dump_json({"files": files, "admin_rules": admin, "problems": total, "anomalies": deep if args.deep else None})
     else:
         for f in files:
             for n in f["nsgs"]:
@@ -72,6 +82,13 @@ def cmd_lint(args: argparse.Namespace) -> int:
                     print(f"  error: {p['text']}")
                 for w in n["warnings"]:
                     print(f"  warning: {w}")
+        for a in admin:
+            status = f"{len(a['problems'])} problem(s)" if a["problems"] else "ok"
+            print(f"{a['file']}: security admin rules: {a['rules']} rule(s) in {len(a['collections'])} collection(s), {status}")
+            for p in a["problems"]:
+                print(f"  error: {p['text']}")
+            for w in a["warnings"]:
+                print(f"  warning: {w}")
         print(f"{total} problem(s)")
         if args.deep:
             print(f"\n{len(deep)} anomal{'y' if len(deep) == 1 else 'ies'} (exact, over the whole flow space):")
@@ -83,11 +100,13 @@ def cmd_lint(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "lint",
-        help="every validation problem in NSG files (exit 1 when any)",
+        help="every validation problem in NSG files and AVNM security admin rules (exit 1 when any)",
         description="Validate NSG definitions against Azure's rules: priorities, names, prefixes, ports, "
         "protocols, tags, limits. Lists every problem at once.",
     )
-    p.add_argument("files", nargs="+", metavar="NSGFILE[:NAME]")
+    p.add_argument("files", nargs="*", metavar="NSGFILE[:NAME]")
+    p.add_argument("--admin-rules", metavar="FILE[:COLLECTION]", action="append", default=[],
+                   help="also validate AVNM security admin rules (every problem with file, rule, field and value)")
     p.add_argument(
         "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
     )
