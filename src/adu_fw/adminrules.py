@@ -354,7 +354,8 @@ class _Reader:
         )
 
     def _template(self, top: dict[str, Any]) -> None:
-        ctx = ArmContext(top.get("parameters") or {}, top.get("variables") or {}, self.params)
+        ctx = ArmContext(*(top.get(k) if isinstance(top.get(k), dict) else {} for k in ("parameters", "variables")),
+                         self.params)
         applies: dict[tuple[str, str], tuple[str, ...]] = {}
         found: list[tuple[dict[str, Any], _Where]] = []
 

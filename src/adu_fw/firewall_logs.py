@@ -213,10 +213,14 @@ def _records(raw: bytes, source: str, stats: FirewallLogStats) -> Iterator[tuple
             return
         raise FirewallLogError(f"{source}: malformed JSON document")
     stats.shapes["csv"] += 1
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or len(reader.fieldnames) < 3:
-        raise FirewallLogError(f"{source}: neither JSON nor a CSV export with a header")
-    for n, row in enumerate(reader, 2):
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if not reader.fieldnames or len(reader.fieldnames) < 3:
+            raise FirewallLogError(f"{source}: neither JSON nor a CSV export with a header")
+        rows = list(reader)
+    except csv.Error as exc:
+        raise FirewallLogError(f"{source}: neither JSON nor a readable CSV export ({exc})") from None
+    for n, row in enumerate(rows, 2):
         if None in row:  # more cells than the header
             yield n, "CSV row with more cells than the header"
             continue
@@ -300,7 +304,7 @@ def _port(v: Any, fld: str, *, required: bool = True) -> int | None:
         f = float(s)
     except ValueError:
         raise _Skip(f"field {fld}: not a port number") from None
-    if f != int(f) or not 0 <= f <= 65535:
+    if not 0 <= f <= 65535 or f != int(f):  # NaN fails the range test
         raise _Skip(f"field {fld}: outside 0-65535")
     return int(f)
 
