@@ -12,7 +12,6 @@ reader with its reason, and the counts reconcile.
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -20,7 +19,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pyarrow as pa
 
-from .firewall import FirewallPolicy, FirewallRule, _fqdn_match
+import pyarrow.compute as pc
+
+from .analysis import TagMatcher
+from .firewall import FirewallPolicy, _fqdn_match
 from .firewall_logs import FirewallLogStats
 
 __all__ = ["FirewallReport", "replay", "evaluate_records", "VERDICT_SCHEMA"]
@@ -38,25 +40,45 @@ VERDICT_SCHEMA = pa.schema([
 ])
 
 
-class _AppRules:
-    """Application rules in Azure's order with their sources parsed once."""
+def _lowered(col: Any) -> np.ndarray:
+    """A string column as an object array of lower-cased values (None for null), through its dictionary."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(arr)
+    values = np.array([v.lower() for v in arr.dictionary.to_pylist()] + [None], dtype=object)
+    return values[np.asarray(arr.indices.fill_null(len(values) - 1))]
 
-    def __init__(self, rules: Iterable[tuple[int, FirewallRule]]) -> None:
-        self.rules = [(pos, r, [ipaddress.ip_network(p, strict=False) for p in r.sources]) for pos, r in rules]
 
-    def match(self, proto: int, src: str, dport: int, fqdn: str | None) -> int:
-        """Position (in the policy's rule list) of the first application rule the flow matches, or -1."""
-        if fqdn is None or proto != 6 or not self.rules:
-            return -1
-        addr = ipaddress.ip_address(src)
-        for pos, r, nets in self.rules:
-            if not any(port == dport for _, port in r.app_protocols):
-                continue
-            if not (r.any_source or any(n.version == addr.version and addr in n for n in nets)):
-                continue
-            if any(_fqdn_match(p, fqdn) for p in r.target_fqdns):
-                return pos
-        return -1
+def _app_positions(fw: FirewallPolicy, index: dict[int, int], table: pa.Table, rows: np.ndarray, fa: Any) -> np.ndarray:
+    """Per row of ``rows``: the position of the first application rule it matches (Azure's order), or -1.
+
+    Vectorised per rule: TCP, the rule's protocol ports, the source in the rule's sources (an
+    interval table over the prefixes) and the FQDN against the rule's targets (once per distinct FQDN).
+    """
+    out = np.full(len(rows), -1, np.int64)
+    rules = [r for r in fw.rules if r.kind == "application" and not r.skipped]
+    if not rules or not len(rows):
+        return out
+    fq = table.column("fqdn").take(pa.array(rows)).combine_chunks()
+    enc = pc.dictionary_encode(fq)
+    names = enc.dictionary.to_pylist()
+    fidx = np.asarray(enc.indices.fill_null(len(names)))
+    proto = fa.protocol[rows]
+    dport = fa.dst_port[rows]
+    src, _ = fa.addresses()
+    fam, hi, lo = src.family[rows], src.hi[rows], src.lo[rows]
+    for r in rules:
+        free = out == -1
+        if not free.any():
+            break
+        ports = np.array(sorted({p for _, p in r.app_protocols}), np.int64)
+        m = free & (proto == 6) & np.isin(dport.astype(np.int64), ports)
+        targets = np.array([any(_fqdn_match(p, n) for p in r.target_fqdns) for n in names] + [False], bool)
+        m &= targets[fidx]
+        if m.any() and not r.any_source:
+            m &= TagMatcher(r.sources).contains_parsed(fam, hi, lo) if r.sources else False
+        out[m] = index[id(r)]
+    return out
 
 
 def evaluate_records(fw: FirewallPolicy, table: pa.Table, *, threads: int | None = None) -> tuple[np.ndarray, list[str | None]]:
@@ -70,32 +92,26 @@ def evaluate_records(fw: FirewallPolicy, table: pa.Table, *, threads: int | None
     index = {id(r): i for i, r in enumerate(fw.rules)}
     # the compiled rule list is FirewallPolicy.compile()'s: its DNAT and network rules that are not skipped, in order
     compiled_rules = [r for r in fw.rules if r.kind in ("nat", "network") and not r.skipped]
-    dst = table.column("dst_ip").to_pylist()
-    has_dst = np.array([d is not None for d in dst], bool)
-    rows = np.flatnonzero(has_dst)
-    if len(rows) and compiled_rules:
-        sub = table.take(pa.array(rows))
-        cols = {"direction": np.zeros(len(rows), np.uint8), "protocol": sub.column("protocol"),
-                "src_ip": sub.column("src_ip"), "src_port": sub.column("src_port"), "dst_ip": sub.column("dst_ip"),
-                "dst_port": sub.column("dst_port")}
-        fa = flow_arrays(cols)
+    has_dst = np.asarray(table.column("dst_ip").is_valid())
+    # a record without a destination address (an application line naming only its FQDN) stands in with 0.0.0.0:
+    # it goes to the application rules only, as the log says no DNAT or network rule took it
+    cols = {"direction": np.zeros(n, np.uint8), "protocol": table.column("protocol"), "src_ip": table.column("src_ip"),
+            "src_port": table.column("src_port"), "dst_ip": pc.fill_null(table.column("dst_ip"), "0.0.0.0"),
+            "dst_port": table.column("dst_port")}
+    fa = flow_arrays(cols)
+    if n and compiled_rules:
         rule_idx, _ = classify(fw.compile(), fa, threads)
         to_pos = np.array([index[id(r)] for r in compiled_rules] + [-1], np.int64)
-        pos[rows] = to_pos[np.where(rule_idx >= 0, rule_idx, len(compiled_rules))]
+        pos = np.where(has_dst, to_pos[np.where(rule_idx >= 0, rule_idx, len(compiled_rules))], -1)
         bad = np.flatnonzero(rule_idx == -2)
         if len(bad):
             why = fa.reasons()
             for k in bad.tolist():
-                reasons[int(rows[k])] = "evaluation: " + str(why[k] if why is not None else "not evaluable")
-    apps = _AppRules((index[id(r)], r) for r in fw.rules if r.kind == "application" and not r.skipped)
-    if apps.rules:
-        fqdn = table.column("fqdn").to_pylist()
-        proto = table.column("protocol").to_pylist()
-        src = table.column("src_ip").to_pylist()
-        dport = table.column("dst_port").to_pylist()
-        for i in np.flatnonzero(pos == -1).tolist():
-            if reasons[i] is None:
-                pos[i] = apps.match(proto[i], src[i], dport[i], fqdn[i])
+                reasons[k] = "evaluation: " + str(why[k] if why is not None else "not evaluable")
+                pos[k] = -1
+    todo = np.flatnonzero((pos == -1) & np.asarray(table.column("fqdn").is_valid())
+                          & np.array([r is None for r in reasons], bool))
+    pos[todo] = _app_positions(fw, index, table, todo, fa)
     return pos, reasons
 
 
@@ -195,79 +211,122 @@ def replay(stream: Iterable[pa.Table], fw: FirewallPolicy, *, threads: int | Non
 
 
 def _replay_table(report: FirewallReport, fw: FirewallPolicy, table: pa.Table, threads: int | None) -> pa.Table:
+    """Evaluate one table of records and fold it into the report, in numpy (no loop over records)."""
+    n = table.num_rows
     pos, reasons = evaluate_records(fw, table, threads=threads)
-    cols = {name: table.column(name).to_pylist() for name in (
-        "time", "kind", "protocol", "src_ip", "src_port", "dst_ip", "dst_port", "fqdn", "logged_action", "logged_default",
-        "logged_group", "logged_collection", "logged_rule", "source_file", "record_index")}
-    out: dict[str, list[Any]] = {name: [] for name in VERDICT_SCHEMA.names}
-    for i in range(table.num_rows):
-        kind = cols["kind"][i]
-        report.by_kind[kind] += 1
-        if reasons[i] is not None:
-            report.rejected_by_evaluation[reasons[i]] += 1
-            for name in VERDICT_SCHEMA.names:
-                out[name].append(None)
-            out["agreement"][-1], out["reject_reason"][-1] = "rejected", reasons[i]
-            continue
-        report.evaluated += 1
-        if cols["dst_ip"][i] is None:
-            report.app_rules_only += 1
-        r = fw.rules[pos[i]] if pos[i] >= 0 else None
-        access = "Deny" if r is None else ("Allow" if r.kind == "nat" else r.action)
-        logged_access = "Allow" if cols["logged_action"][i] in ("Allow", "Dnat") else "Deny"
-        dec_diff = access != logged_access
-        if cols["logged_default"][i]:
-            comparable, same_rule = True, r is None
-        elif cols["logged_rule"][i] is not None:
-            comparable = True
-            same_rule = r is not None and _same(r.name, cols["logged_rule"][i]) and r.kind == kind and \
-                (cols["logged_collection"][i] is None or _same(r.collection, cols["logged_collection"][i])) and \
-                (cols["logged_group"][i] is None or _same(r.group, cols["logged_group"][i]))
-        else:
-            comparable, same_rule = False, True
-        rule_diff = comparable and not same_rule and not dec_diff
-        if dec_diff or rule_diff:
-            report.disagree += 1
-            if dec_diff:
-                report.decision_disagree += 1
-            else:
-                report.rule_disagree += 1
-            verdict = "disagree_decision" if dec_diff else "disagree_rule"
-            if len(report.examples) < EXAMPLES:
-                report.examples.append({
-                    "kind": "decision" if dec_diff else "rule", "logged_kind": kind,
-                    "time": _iso(cols["time"][i]), "protocol": cols["protocol"][i], "src_ip": cols["src_ip"][i],
-                    "src_port": cols["src_port"][i], "dst_ip": cols["dst_ip"][i], "dst_port": cols["dst_port"][i],
-                    "fqdn": cols["fqdn"][i], "logged_action": cols["logged_action"][i],
-                    "logged_rule": None if cols["logged_default"][i] else
-                    "/".join(x or "?" for x in (cols["logged_group"][i], cols["logged_collection"][i], cols["logged_rule"][i])),
-                    "computed_access": access, "computed_kind": r.kind if r else None,
-                    "computed_rule": f"{r.group}/{r.collection}/{r.name}" if r else None,
-                    "source_file": cols["source_file"][i], "record_index": cols["record_index"][i]})
-        else:
-            report.agree += 1
-            verdict = "agree"
-        if not comparable:
-            report.rule_not_comparable += 1
-            if verdict == "agree":
-                verdict = "rule_not_comparable"
-        t = cols["time"][i]
-        h = report.hits.setdefault(int(pos[i]), [0, None, None])
-        h[0] += 1
-        if t is not None:
-            h[1] = t if h[1] is None or t < h[1] else h[1]
-            h[2] = t if h[2] is None or t > h[2] else h[2]
-            slot = report.timeline[t.replace(minute=0, second=0, microsecond=0)]
-            slot[0 if access == "Allow" else 1] += 1
-        report.talkers[cols["src_ip"][i]] += 1
-        if access == "Deny":
-            report.denied_ports[(cols["protocol"][i], cols["dst_port"][i])] += 1
-        out["computed_access"].append(access)
-        out["computed_kind"].append(r.kind if r else None)
-        out["computed_group"].append(r.group if r else None)
-        out["computed_collection"].append(r.collection if r else None)
-        out["computed_rule"].append(r.name if r else None)
-        out["computed_translated"].append(r.translated if r is not None and r.kind == "nat" else None)
-        out["agreement"].append(verdict)
-        out["reject_reason"].append(None)
-    return pa.table(out, schema=VERDICT_SCHEMA)
+    rejected = np.array([r is not None for r in reasons], bool)
+    ok = ~rejected
+    for reason in [r for r in reasons if r is not None]:
+        report.rejected_by_evaluation[reason] += 1
+    kind = _lowered(table.column("kind"))
+    for k, c in zip(*np.unique(kind.astype(str), return_counts=True)):
+        report.by_kind[str(k)] += int(c)
+    report.evaluated += int(ok.sum())
+    report.app_rules_only += int((ok & ~np.asarray(table.column("dst_ip").is_valid())).sum())
+    # per rule position (the last entry: the default deny)
+    rules = fw.rules
+    r_access = np.array([("Allow" if r.kind == "nat" else r.action) for r in rules] + ["Deny"], dtype=object)
+    r_kind = np.array([r.kind for r in rules] + [None], dtype=object)
+    low = lambda xs: np.array([x.lower() for x in xs] + [None], dtype=object)  # noqa: E731
+    r_name, r_coll, r_group = low([r.name for r in rules]), low([r.collection for r in rules]), low([r.group for r in rules])
+    at = np.where(pos >= 0, pos, len(rules))
+    access = r_access[at]
+    logged_access = np.where(np.isin(_lowered(table.column("logged_action")).astype(str), ["allow", "dnat"]), "Allow", "Deny")
+    dec_diff = ok & (access != logged_access)
+    default = np.asarray(table.column("logged_default").fill_null(False), bool)
+    lrule, lcoll, lgroup = (_lowered(table.column(c)) for c in ("logged_rule", "logged_collection", "logged_group"))
+    named = lrule != None  # noqa: E711
+    comparable = default | named
+    same_named = (pos >= 0) & (r_name[at] == lrule) & (r_kind[at] == kind) & \
+        ((lcoll == None) | (r_coll[at] == lcoll)) & ((lgroup == None) | (r_group[at] == lgroup))  # noqa: E711
+    same_rule = np.where(default, pos < 0, np.where(named, same_named, True))
+    rule_diff = ok & comparable & ~same_rule & ~dec_diff
+    bad = dec_diff | rule_diff
+    report.disagree += int(bad.sum())
+    report.decision_disagree += int(dec_diff.sum())
+    report.rule_disagree += int(rule_diff.sum())
+    report.agree += int((ok & ~bad).sum())
+    report.rule_not_comparable += int((ok & ~comparable).sum())
+    verdict = np.where(dec_diff, "disagree_decision", np.where(rule_diff, "disagree_rule",
+                       np.where(comparable, "agree", "rule_not_comparable"))).astype(object)
+    verdict[rejected] = "rejected"
+    if bad.any() and len(report.examples) < EXAMPLES:
+        _examples(report, table, np.flatnonzero(bad)[: EXAMPLES - len(report.examples)], dec_diff, pos, access)
+    _aggregate(report, table, pos, access, ok)
+    names = np.array([r.name for r in rules] + [None], dtype=object)
+    coll = np.array([r.collection for r in rules] + [None], dtype=object)
+    group = np.array([r.group for r in rules] + [None], dtype=object)
+    translated = np.array([r.translated if r.kind == "nat" else None for r in rules] + [None], dtype=object)
+
+    def col(values: np.ndarray) -> pa.Array:
+        v = values.copy()
+        v[rejected] = None
+        return pa.array(v, pa.string())
+
+    return pa.table({"computed_access": col(access), "computed_kind": col(r_kind[at]), "computed_group": col(group[at]),
+                     "computed_collection": col(coll[at]), "computed_rule": col(names[at]),
+                     "computed_translated": col(translated[at]), "agreement": pa.array(verdict, pa.string()),
+                     "reject_reason": pa.array(reasons, pa.string())}, schema=VERDICT_SCHEMA)
+
+
+def _examples(report: FirewallReport, table: pa.Table, rows: np.ndarray, dec_diff: np.ndarray, pos: np.ndarray,
+              access: np.ndarray) -> None:
+    sub = table.take(pa.array(rows)).to_pylist()
+    for i, rec in zip(rows.tolist(), sub):
+        r = report.policy.rules[pos[i]] if pos[i] >= 0 else None
+        report.examples.append({
+            "kind": "decision" if dec_diff[i] else "rule", "logged_kind": rec["kind"], "time": _iso(rec["time"]),
+            "protocol": rec["protocol"], "src_ip": rec["src_ip"], "src_port": rec["src_port"], "dst_ip": rec["dst_ip"],
+            "dst_port": rec["dst_port"], "fqdn": rec["fqdn"], "logged_action": rec["logged_action"],
+            "logged_rule": None if rec["logged_default"] else
+            "/".join(x or "?" for x in (rec["logged_group"], rec["logged_collection"], rec["logged_rule"])),
+            "computed_access": access[i], "computed_kind": r.kind if r else None,
+            "computed_rule": f"{r.group}/{r.collection}/{r.name}" if r else None,
+            "source_file": rec["source_file"], "record_index": rec["record_index"]})
+
+
+_HOUR_US = 3_600_000_000
+
+
+def _aggregate(report: FirewallReport, table: pa.Table, pos: np.ndarray, access: np.ndarray, ok: np.ndarray) -> None:
+    """Hits per rule with first and last seen, the timeline, talkers and denied ports of the evaluated rows."""
+    if not ok.any():
+        return
+    t_null = np.asarray(table.column("time").is_null())
+    us = np.asarray(table.column("time").cast(pa.int64()).fill_null(0))
+    key = pos[ok] + 1  # 0: the default deny
+    size = len(report.policy.rules) + 1
+    counts = np.bincount(key, minlength=size)
+    timed = ok & ~t_null
+    first = np.full(size, np.iinfo(np.int64).max, np.int64)
+    last = np.full(size, np.iinfo(np.int64).min, np.int64)
+    np.minimum.at(first, pos[timed] + 1, us[timed])
+    np.maximum.at(last, pos[timed] + 1, us[timed])
+    for k in np.flatnonzero(counts).tolist():
+        h = report.hits.setdefault(k - 1, [0, None, None])
+        h[0] += int(counts[k])
+        if first[k] <= last[k]:
+            f, l_ = _when(int(first[k])), _when(int(last[k]))
+            h[1] = f if h[1] is None or f < h[1] else h[1]
+            h[2] = l_ if h[2] is None or l_ > h[2] else h[2]
+    allowed = access == "Allow"
+    hours, inv = np.unique(us[timed] // _HOUR_US, return_inverse=True)
+    a = np.bincount(inv.reshape(-1), weights=allowed[timed], minlength=len(hours))
+    for h, na, nt in zip(hours.tolist(), a.tolist(), np.bincount(inv.reshape(-1), minlength=len(hours)).tolist()):
+        slot = report.timeline[_when(h * _HOUR_US)]
+        slot[0] += int(na)
+        slot[1] += int(nt - na)
+    src = table.column("src_ip").filter(pa.array(ok))
+    vc = pc.value_counts(src)
+    report.talkers.update(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist())))
+    denied = ok & ~allowed
+    if denied.any():
+        proto = np.asarray(table.column("protocol").fill_null(0)).astype(np.int64)[denied]
+        port = np.asarray(table.column("dst_port").fill_null(0)).astype(np.int64)[denied]
+        keys, n = np.unique((proto << 16) | port, return_counts=True)
+        for k, c in zip(keys.tolist(), n.tolist()):
+            report.denied_ports[(k >> 16, k & 0xFFFF)] += c
+
+
+def _when(us: int) -> _dt.datetime:
+    return _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(microseconds=us)
