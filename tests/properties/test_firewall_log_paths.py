@@ -49,7 +49,7 @@ def record(draw):
     rec = {"category": draw(st.sampled_from(CATEGORIES)), "properties": props,
            "resourceId": draw(st.sampled_from(["/SUBSCRIPTIONS/X/AZUREFIREWALLS/FW", " ", ""])),
            "time": draw(TIMES)}
-    odd = draw(st.integers(0, 250))
+    odd = draw(st.integers(0, 250)) - 120  # the odd shapes sit mid-range: Hypothesis favours the bounds
     if odd == 0:  # shapes the columnar path leaves to the record reader
         rec["category"] = draw(st.sampled_from(["azfwnetworkrule", "AZFWDnsQuery", "AzureFirewallNetworkRule"]))
     elif odd == 1:
@@ -101,7 +101,7 @@ def test_columnar_path_equals_the_record_reader(tmp_path_factory, records, windo
 
 def test_most_examples_took_the_columnar_path():
     """A guard against a vacuous property: the examples above mostly went through the columnar path."""
-    assert USED["fast"] > 2 * USED["fallback"] > 0, USED
+    assert USED["fast"] > 2 * USED["fallback"] > 0, USED  # both paths are compared on many files
 
 
 def test_the_columnar_path_is_taken_for_the_usual_shape(tmp_path, monkeypatch):
