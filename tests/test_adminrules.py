@@ -127,7 +127,7 @@ def test_az_flattened_output_and_powershell_capitalised_keys():
     ("direction", "Both", "expected Inbound or Outbound"),
     ("protocol", "Gre", "expected Tcp, Udp, Icmp, Esp, Ah or Any"),
     ("destinationPortRanges", ["70000"], "ports are 0-65535"),
-    ("destinationPortRanges", ["90-80"], "a range goes up"),
+    ("destinationPortRanges", ["90-80"], "reversed range"),
     ("sourcePortRanges", ["x"], "is not a port"),
     ("sources", [{"addressPrefixType": "IPPrefix", "addressPrefix": "10.0.0.300"}], "not a valid IP address"),
     ("sources", [{"addressPrefixType": "Subnet", "addressPrefix": "x"}], "expected IPPrefix, ServiceTag or NetworkGroup"),

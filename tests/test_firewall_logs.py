@@ -168,18 +168,7 @@ def test_content_detection_and_containers(tmp_path):
 # -- replay --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fw():
-    policy = [group("DefaultDnatRuleCollectionGroup", 100,
-                    coll("dnat", 100, "Dnat", [nat_rule("ssh-in", "203.0.113.10", 2222, "10.0.0.4")], "FirewallPolicyNatRuleCollection")),
-              group("DefaultNetworkRuleCollectionGroup", 200,
-                    coll("deny-bad", 100, "Deny", [net_rule("deny-one", dst=["20.119.27.200"], ports=["443"])]),
-                    coll("allow-adu", 200, "Allow", [net_rule("adu", src=["10.0.0.0/16"], dst=["AzureDeviceUpdate"], ports=["443"])]),
-                    coll("allow-dns", 300, "Allow", [net_rule("dns", dst=["168.63.129.16"], ports=["53"], protos=["Any"])]),
-                    coll("allow-icmp", 400, "Allow", [net_rule("icmp", dst=["192.0.2.0/24"], protos=["ICMP"])])),
-              group("DefaultApplicationRuleCollectionGroup", 300,
-                    coll("apps", 100, "Allow", [app_rule("github", ["github.com", "*.githubusercontent.com"]),
-                                                app_rule("updates", ["*.windowsupdate.com"], protocols=(("Http", 80), ("Https", 443)))]),
-                    coll("block", 200, "Deny", [app_rule("no-social", ["*.example-social.com"])]))]
-    return FirewallPolicy.load(policy, service_tags="20240610")
+    return FirewallPolicy.load(_policy_groups(), service_tags="20240610")
 
 
 def _flows(n, seed=7):

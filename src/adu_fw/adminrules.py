@@ -16,7 +16,6 @@ configuration wins a conflict), then ascending priority, then document order.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from .arm import ArmContext, Unresolved
 from .errors import AddressError, PolicyError
 from .ip import parse_prefix
-from .rules import CONTEXT_TAGS, PORTED, PROTOCOLS, merge_ranges
+from .rules import CONTEXT_TAGS, PORTED, PROTOCOLS, _parse_ports
 
 __all__ = [
     "AddressItem",
@@ -49,9 +48,7 @@ _ADDRESS_TYPES = {"ipprefix": "IPPrefix", "servicetag": "ServiceTag", "networkgr
 #: Azure's documented limits (concept-limitations): reported as warnings, Azure raises them over time
 MAX_RULES_PER_CONFIGURATION = 100
 MAX_PREFIXES_PER_CONFIGURATION = 1000
-MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64
-_PORT = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$")
 _GUID_SUFFIX = re.compile(r"_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ID = re.compile(
     r"/networkManagers?/(?P<m>[^/]+)/securityAdminConfigurations/(?P<c>[^/]+)"
@@ -252,22 +249,9 @@ def _lower(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> Any:
-    source = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise PolicyError(f"file is {size} bytes; the limit for an admin-rule file is {MAX_FILE_BYTES}", file=source)
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
-    try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=source) from None
-    except json.JSONDecodeError as exc:
-        raise PolicyError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=source) from None
-    except RecursionError:
-        raise PolicyError("JSON nesting is too deep", file=source) from None
+    from .nsg import _read_json as read_policy_json  # the same limit (MAX_FILE_BYTES) and errors as NSG files
+
+    return read_policy_json(path, "an admin-rule file")
 
 
 @dataclass
@@ -567,7 +551,15 @@ def _enum(value: Any, allowed: Mapping[str, str]) -> str | None:
     return None
 
 
+class _Bad:
+    """``rules._parse_ports`` reports through ``.add(field, message, value)``: hand it to the rule's ``bad``."""
+
+    def __init__(self, bad: Any) -> None:
+        self.add = bad
+
+
 def _ports(items: Any, fld: str, bad: Any) -> tuple[tuple[int, int], ...]:
+    """Port ranges as NSG rules take them (rules._parse_ports); missing or empty is any port."""
     if items in (None, "", []):
         return ((0, 65535),)
     if isinstance(items, str):
@@ -575,24 +567,7 @@ def _ports(items: Any, fld: str, bad: Any) -> tuple[tuple[int, int], ...]:
     if not isinstance(items, list):
         bad(fld, "expected a list of ports or ranges", items)
         return ((0, 65535),)
-    ranges: list[tuple[int, int]] = []
-    for item in items:
-        for part in str(item).split(","):
-            part = part.strip()
-            if part in ("*", "Any", "any"):
-                ranges.append((0, 65535))
-                continue
-            m = _PORT.match(part)
-            if not m:
-                bad(fld, f"{part!r} is not a port, a range a-b, or *", item)
-                continue
-            lo = int(m.group(1))
-            hi = int(m.group(2)) if m.group(2) is not None else lo
-            if hi > 65535 or lo > hi:
-                bad(fld, f"{part!r}: ports are 0-65535 and a range goes up", item)
-                continue
-            ranges.append((lo, hi))
-    return tuple(merge_ranges(ranges)) if ranges else ((0, 65535),)
+    return _parse_ports(items, fld, _Bad(bad))  # type: ignore[arg-type]
 
 
 def _looks_like_rule(low: dict[str, Any]) -> bool:

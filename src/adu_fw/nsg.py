@@ -79,12 +79,12 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, what: str = "an NSG file") -> Any:
     source = str(path)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise PolicyError(f"file is {size} bytes; the limit for an NSG file is {MAX_FILE_BYTES}", file=source)
+            raise PolicyError(f"file is {size} bytes; the limit for {what} is {MAX_FILE_BYTES}", file=source)
         raw = path.read_bytes()
     except OSError as exc:
         raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=source) from None

@@ -57,13 +57,20 @@ def _lowest(x: int) -> int:
     return (x & -x).bit_length() - 1
 
 
-def _sections(policy: Policy, direction: str, base: int, rules_out: list[Any], meta: list[Any]) -> list[tuple[int, int]]:
-    secs = []
+def _admin_section(policy: Policy, direction: str, base: int, rules_out: list[Any], meta: list[Any]) -> list[tuple[int, int]]:
+    """The security admin stage as a section (none when the direction has no admin rule); meta holds AdminRules."""
     admin = policy.admin_stage(direction)
-    if admin:  # the admin stage first (its meta entries carry AdminRule objects)
-        secs.append((base + len(rules_out), len(admin)))
-        rules_out += policy.admin_match_rules(admin)
-        meta += [(r.label, r) for r in admin]
+    if not admin:
+        return []
+    start = base + len(rules_out)
+    rules_out += policy.admin_match_rules(admin)
+    meta += [(r.label, r) for r in admin]
+    return [(start, len(admin))]
+
+
+def _sections(policy: Policy, direction: str, base: int, rules_out: list[Any], meta: list[Any]) -> list[tuple[int, int]]:
+    """One section per NSG the direction meets (the admin stage is ``_admin_section``)."""
+    secs = []
     for _, nsg in policy.levels(direction):
         rules = nsg.evaluation_order(direction)
         secs.append((base + len(rules_out), len(rules)))
@@ -133,8 +140,8 @@ def diff(old: Policy, new: Policy, *, flows: Any = None) -> PolicyDiff:
     for direction in ("Inbound", "Outbound"):
         rules: list[Any] = []
         meta: list[Any] = []
-        a = _sections(old, direction, 0, rules, meta)
-        b = _sections(new, direction, 0, rules, meta)
+        a = _admin_section(old, direction, 0, rules, meta) + _sections(old, direction, 0, rules, meta)
+        b = _admin_section(new, direction, 0, rules, meta) + _sections(new, direction, 0, rules, meta)
         if not rules:
             continue
         space = Space(rules)
