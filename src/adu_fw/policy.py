@@ -298,7 +298,8 @@ class Policy:
         dst_port: int,
     ) -> Verdict:
         """The decision for one flow, the deciding rule, and the per-NSG trail."""
-        return evaluate(self, Flow.make(direction, protocol, src, src_port, dst, dst_port))
+        v = evaluate(self, Flow.make(direction, protocol, src, src_port, dst, dst_port))
+        return _with_uncertainty(self, v)
 
     def is_platform_flow(self, flow: Flow) -> bool:
         """With ``platform_bypass``: traffic to the host services (outbound) or from the host VIP (inbound)."""
@@ -418,3 +419,19 @@ def _as_nsg(source: NsgSource, name: str | None, params: Mapping[str, Any] | Non
     if isinstance(source, NSG):
         return source
     return load_nsg(source, name=name, params=params)
+
+
+def _with_uncertainty(policy: Policy, v: Verdict) -> Verdict:
+    """Name the set-aside rules (``NSG.unread``) Azure would have processed before the deciding rule."""
+    from dataclasses import replace
+
+    notes = []
+    for t in v.trail:
+        nsg = next((n for n in policy.nsgs if n.name == t.nsg), None)
+        if nsg is None or not nsg.unread:
+            continue
+        prio = t.priority if t.priority is not None and t.priority < 65000 else None
+        for u in nsg.uncertain(v.direction, prio):
+            notes.append(f"uncertain: rule {u.name!r} of NSG {nsg.name!r} comes before the deciding rule and could not "
+                         f"be read ({u.reason}); this answer assumes it does not match")
+    return replace(v, notes=tuple(notes)) if notes else v
