@@ -25,8 +25,8 @@ import pyarrow as pa
 from .arm import Deployment, Unknown, Unresolved, expand
 from .arm import loads as json_loads
 from .arm.expr import name_handles
-from .arm.scope import Context, Scope
-from .arm.values import MissingReference, first_unknown
+from .arm.scope import Context, Scope, placeholder_name
+from .arm.values import first_unknown
 from .compile import PORTED_TCP_UDP, CompiledPolicy, MatchRule, assemble, build_classifier
 from .errors import PolicyError
 from .servicetags import ServiceTags, load_cached
@@ -540,7 +540,7 @@ class _Reader:
         deployed resource (``reference()``) or an IP Group the template gives no real members for;
         anything else missing (a parameter, the location) refuses the policy, naming it."""
         where = f"{kind} rule {group}/{coll}/{name}"
-        if isinstance(cause, Unknown) and not isinstance(cause, MissingReference):
+        if isinstance(cause, Unknown) and not cause.needs_state:
             raise PolicyError(f"cannot be resolved offline: {cause.error}", file=self.source, record=where)
         rule = FirewallRule(kind, name, coll, group, depth, gprio, cprio, pos, "Dnat" if kind == "nat" else action, None,
                             destinations=[], any_source=False)
@@ -814,6 +814,9 @@ def _resource_name(r: Any, what: str) -> tuple[str, list[str], str | None]:
     if isinstance(value, str):
         return value, handles, None
     reason = value.error if isinstance(value, Unknown) else "not text"
+    shaped = placeholder_name(r.scope, r.raw.get("name"), r.env)
+    if shaped and shaped not in handles:
+        handles.insert(1 if r.symbolic else 0, shaped)
     display = r.symbolic or (handles[0] if handles else None) or r.raw_name or what
     return display, handles, f"{what} name {r.raw_name} not resolved ({reason}); select it as {display!r}"
 

@@ -20,8 +20,8 @@ from typing import Any, Mapping
 from .arm import Deployment, Problem, Resource, Unknown, Unresolved, expand, is_expression
 from .arm import loads as json_loads
 from .arm.expr import name_handles
-from .arm.scope import Context, EmptyDefault, Scope
-from .arm.values import MissingReference, first_unknown
+from .arm.scope import Context, EmptyDefault, Scope, placeholder_name
+from .arm.values import first_unknown
 from .errors import PolicyError
 from .rules import MAX_RULES, Rule, default_rules, rule_from_properties
 
@@ -266,6 +266,9 @@ class _Reader:
                         "the rules are read all the same")
             return value, handles, warn
         reason = value.error if isinstance(value, Unknown) else f"it is {type(value).__name__}"
+        shaped = placeholder_name(r.scope, r.raw.get("name"), r.env)
+        if shaped and shaped not in handles:
+            handles.insert(1 if r.symbolic else 0, shaped)
         display = r.symbolic or (handles[0] if handles else None) or r.raw_name or "nsg"
         choose = ", ".join(repr(h) for h in dict.fromkeys([display] + handles))
         return display, handles, f"{what} name {r.raw_name} not resolved ({reason}); select it as {choose} or #N"
@@ -453,7 +456,7 @@ class _Reader:
                 if bad is None:
                     resolved[key] = value
                 elif key.lower() in _MATCH_FIELDS:
-                    if isinstance(bad, MissingReference):
+                    if bad.needs_state:
                         state.append((key, bad))
                         continue
                     failed = True

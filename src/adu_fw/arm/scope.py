@@ -23,7 +23,7 @@ from .expr import Node, parse
 from .functions import BUILTINS, LENIENT
 from .values import MissingReference, Unknown, Unresolved, describe_type, force, is_expression, lookup, text
 
-__all__ = ["Scope", "Env", "Context", "Thunk", "StandIn", "EmptyDefault", "lower_keys"]
+__all__ = ["Scope", "Env", "Context", "Thunk", "StandIn", "EmptyDefault", "lower_keys", "placeholder_name"]
 
 MAX_COPY = 800  # ARM's limit on copy count
 MAX_DEPTH = 64
@@ -113,6 +113,8 @@ class Context:
         self.source = source
         self.default_name = default_name or "deployment"
         self._active: list[set[tuple[str, str]]] = []
+        #: while set, a parameter or variable that cannot be known evaluates to its own name (see placeholder_name)
+        self.placeholders = False
 
     def record(self, kind: str, what: str) -> None:
         for s in self._active:
@@ -713,11 +715,20 @@ def _higher(kind: str) -> Callable[[Scope, str, tuple, Env], Any]:
 
 
 def _parameters(scope: Scope, name: str, arg_nodes: tuple, env: Env) -> Any:
-    return scope.parameter(_one_str(scope, name, arg_nodes, env))
+    pname = _one_str(scope, name, arg_nodes, env)
+    try:
+        value = scope.parameter(pname)
+    except Unresolved:
+        if scope.ctx.placeholders:
+            return pname
+        raise
+    return pname if scope.ctx.placeholders and isinstance(value, Unknown) else value
 
 
 def _variables(scope: Scope, name: str, arg_nodes: tuple, env: Env) -> Any:
-    return scope.variable(_one_str(scope, name, arg_nodes, env))
+    vname = _one_str(scope, name, arg_nodes, env)
+    value = scope.variable(vname)
+    return vname if scope.ctx.placeholders and isinstance(value, Unknown) else value
 
 
 def _resource_group(scope: Scope, name: str, arg_nodes: tuple, env: Env) -> Any:
@@ -876,3 +887,17 @@ def _coerce(value: Any, spec: Any, name: str) -> Any:
         except ValueError:
             raise Unresolved(f"parameter {name!r} is an {ptype}; the value given is not JSON: {value[:60]!r}") from None
     return value
+
+
+def placeholder_name(scope: Scope, raw: Any, env: Env | None = None) -> str | None:
+    """A name with every unknown parameter or variable written as its own name: the NSG named
+    ``[concat('nsg-', variables('vnetName'), '-web')]`` becomes ``nsg-vnetName-web``, a handle a user
+    can type without quoting (``FILE:nsg-vnetName-web``). None when even that cannot be built."""
+    if not is_expression(raw):
+        return None
+    scope.ctx.placeholders = True
+    try:
+        value = scope.resolve(raw, env)
+    finally:
+        scope.ctx.placeholders = False
+    return value if isinstance(value, str) and value else None

@@ -11,11 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-__all__ = ["Unresolved", "Unknown", "MissingReference", "force", "first_unknown", "text", "lookup", "is_expression", "describe_type"]
+__all__ = ["Unresolved", "NeedsState", "Unknown", "MissingReference", "force", "first_unknown", "text", "lookup", "is_expression", "describe_type"]
 
 
 class Unresolved(Exception):
     """An expression that cannot be evaluated offline; the message says why and what to pass."""
+
+
+class NeedsState(Unresolved):
+    """Unresolved because it reads a deployed resource's state (``reference()``, ``listKeys()``):
+    a template input cannot supply it, ``--reference`` can."""
 
 
 class Unknown:
@@ -30,7 +35,11 @@ class Unknown:
         return f"Unknown({self.error})"
 
     def raise_(self) -> Any:
-        raise Unresolved(str(self.error))
+        raise self.error.__class__(str(self.error))
+
+    @property
+    def needs_state(self) -> bool:
+        return isinstance(self.error, NeedsState)
 
 
 class MissingReference(Unknown):
@@ -43,7 +52,7 @@ class MissingReference(Unknown):
     def __init__(self, call: str, short: str, path: tuple[str, ...] = ()) -> None:
         self.call, self.short, self.path = call, short, path
         prop = ".".join(path) if path else "PROPERTY"
-        super().__init__(Unresolved(
+        super().__init__(NeedsState(
             f"{call} reads the deployed resource's state, which is not known offline; pass --reference {short}.{prop}=VALUE"))
 
     def child(self, key: Any) -> "MissingReference":

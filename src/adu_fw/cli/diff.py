@@ -8,7 +8,7 @@ from ..errors import AduFwError
 from ..policy import Policy
 from ..render import dump_json
 from ..servicetags import load_cached
-from .common import EXIT_FINDINGS, EXIT_OK, kv, params
+from .common import EXIT_FINDINGS, EXIT_OK, deployment_of, kv, params, template_options
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -18,6 +18,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         virtual_network=args.vnet,
         asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
         params=params(args),
+        deployment=deployment_of(args),
     )
 
     def side(which: str) -> tuple[str, Policy]:
@@ -83,6 +84,6 @@ def register(sub: Any) -> None:
     p.add_argument("--flows", metavar="PATH", nargs="+", help="flow logs to replay through both sides")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[])
     p.add_argument("--asg", metavar="NAME=IP[,IP...]", action="append", default=[])
-    p.add_argument("--param", metavar="NAME=VALUE", action="append", default=[])
+    template_options(p.add_argument_group("ARM templates"))
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_diff)

@@ -4,28 +4,42 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..nsg import read_nsgs, split_ref
+from ..nsg import read_nsgs, select_nsg, split_ref
 from ..policy import Policy
 from ..render import dump_json
 from ..rules import CONTEXT_TAGS
-from .common import EXIT_FINDINGS, EXIT_OK, common_options, kv, params, tags_of
+from .common import EXIT_FINDINGS, EXIT_OK, common_options, deployment_of, kv, params, tags_of, template_options
+
+
+def _chosen(nsgs: list[Any], only: str | None, path: str) -> list[Any]:
+    if not only:
+        return list(nsgs)
+    return [select_nsg(nsgs, only, path)]
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
     tags = tags_of(args)
     template_params = params(args)
+    deployment = deployment_of(args)
     files = []
     total = 0
     for ref in args.files:
         path, only = split_ref(ref)
-        nsgs = read_nsgs(path, params=template_params)
+        nsgs = read_nsgs(path, params=template_params, deployment=deployment)
+        # what the document held but could not be read: NSG instances lost in a loop are problems
+        doc_problems = [{"record": p.where or None, "field": None, "message": p.message, "text": f"{path}: {p}"}
+                        for p in nsgs.problems if p.kind == "error"]
+        doc_warnings = [str(p) for p in nsgs.problems if p.kind != "error"]
+        total += len(doc_problems)
         entries = []
-        for nsg in nsgs:
-            if only and only.lower() not in (nsg.name.lower(), (nsg.raw_name or "").lower()):
-                continue
+        for nsg in _chosen(nsgs, only, path):
             problems = [
                 {"record": e.record, "field": e.field, "message": e.message, "text": str(e)} for e in nsg.errors
             ]
+            for u in nsg.unread:  # a rule not read is never "ok"
+                rec = f"NSG {nsg.name!r} rule {u.name!r}"
+                msg = f"not read: {u.reason}"
+                problems.append({"record": rec, "field": None, "message": msg, "text": f"{path}: {rec}: {msg}"})
             for rule in nsg.rules:
                 for side, fld in ((rule.source, "sourceAddressPrefix"), (rule.destination, "destinationAddressPrefix")):
                     if side.tag and side.tag.lower() not in CONTEXT_TAGS and side.tag not in tags:
@@ -40,20 +54,20 @@ def cmd_lint(args: argparse.Namespace) -> int:
                         )
             total += len(problems)
             entries.append(
-                {"name": nsg.name, "rules": len(nsg.rules), "problems": problems, "warnings": list(nsg.warnings)}
+                {"name": nsg.name, "rules": len(nsg.rules), "problems": problems, "warnings": list(nsg.warnings),
+                 "unread": [u.name for u in nsg.unread], "aliases": list(nsg.aliases), "path": nsg.path}
             )
-        files.append({"file": path, "nsgs": entries})
+        files.append({"file": path, "nsgs": entries, "problems": doc_problems, "warnings": doc_warnings,
+                      "not_deployed": list(nsgs.skipped)})
     deep: list[dict[str, Any]] = []
     if args.deep:
         from ..anomalies import anomalies
 
         for ref in args.files:
             path, only = split_ref(ref)
-            for nsg in read_nsgs(path, params=template_params):
-                if only and only.lower() not in (nsg.name.lower(), (nsg.raw_name or "").lower()):
-                    continue
-                if nsg.errors:
-                    continue  # reported above; a broken NSG has no meaning to analyse
+            for nsg in _chosen(read_nsgs(path, params=template_params, deployment=deployment), only, path):
+                if nsg.errors or nsg.unread:
+                    continue  # reported above; a broken or partly read NSG has no meaning to analyse
                 policy = Policy(
                     single=nsg,
                     virtual_network=args.vnet,
@@ -65,6 +79,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
         dump_json({"files": files, "problems": total, "anomalies": deep if args.deep else None})
     else:
         for f in files:
+            for p in f["problems"]:
+                print(f"  error: {p['text']}")
+            for w in f["warnings"]:
+                print(f"  warning: {f['file']}: {w}")
+            for n in f["not_deployed"]:
+                print(f"  note: {f['file']}: not deployed with these parameters: {n}")
             for n in f["nsgs"]:
                 status = f"{len(n['problems'])} problem(s)" if n["problems"] else "ok"
                 print(f"{f['file']}: NSG {n['name']}: {n['rules']} rule(s), {status}")
@@ -88,9 +108,7 @@ def register(sub: Any) -> None:
         "protocols, tags, limits. Lists every problem at once.",
     )
     p.add_argument("files", nargs="+", metavar="NSGFILE[:NAME]")
-    p.add_argument(
-        "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
-    )
+    template_options(p.add_argument_group("ARM templates"))
     p.add_argument("--deep", action="store_true",
                    help="also find shadowed, redundant, generalizing and correlated rules, exactly, with witness flows")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[], help="VirtualNetwork space (for --deep)")
