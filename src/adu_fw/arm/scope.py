@@ -509,15 +509,19 @@ class Scope:
             return self, env, template
         given: dict[str, Any] = {}
         raw_params = props.get("parameters")
+        if is_expression(raw_params):  # the whole parameters object built by an expression
+            raw_params = self.resolve(raw_params, env)
+            if isinstance(raw_params, Unknown):
+                bad = raw_params
+                raw_params = {k: bad for k in lower_keys(tlow.get("parameters") or {})}
         if isinstance(raw_params, dict):
             for pname, pval in raw_params.items():
-                pl = lower_keys(pval) if isinstance(pval, dict) else {}
-                if "value" in pl:
-                    raw_value = pl["value"]
-                    given[pname] = Thunk(lambda rv=raw_value: self.resolve(rv, env))
-                elif "reference" in pl:
-                    given[pname] = Unknown(Unresolved(
-                        f"parameter {pname!r} of {path} comes from a Key Vault reference, which is not read offline"))
+                if isinstance(pval, Unknown):
+                    given[pname] = pval
+                elif is_expression(pval):  # Bicep writes optional module parameters as "[if(..., createObject('value', x), ...)]"
+                    given[pname] = Thunk(lambda rv=pval, n=pname: _parameter_value(self.resolve(rv, env), n, path))
+                elif isinstance(pval, dict):
+                    given[pname] = Thunk(lambda rv=pval, n=pname: _parameter_value(self.resolve(rv, env), n, path))
         rg = resource.get("resourcegroup")
         sub = resource.get("subscriptionid")
         scope = Scope(
@@ -856,6 +860,19 @@ _SPECIAL: dict[str, Callable[[Scope, str, tuple, Env], Any]] = {
     "reference": _reference,
     "resourceinfo": _resource_info,
 }
+
+
+def _parameter_value(entry: Any, name: str, path: str) -> Any:
+    """``{"value": x}`` -> x, as a deployment passes a parameter to its nested template."""
+    if isinstance(entry, Unknown):
+        return entry
+    if isinstance(entry, dict):
+        low = lower_keys(entry)
+        if "value" in low:
+            return low["value"]
+        if "reference" in low:
+            return Unknown(Unresolved(f"parameter {name!r} of {path} comes from a Key Vault reference, which is not read offline"))
+    return Unknown(Unresolved(f"parameter {name!r} of {path} is not given as {{\"value\": ...}}"))
 
 
 def _shown(target: Any) -> str:
