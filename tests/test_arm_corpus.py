@@ -217,3 +217,12 @@ def test_an_unresolved_nsg_name_is_chosen_without_quoting():
     with pytest.raises(PolicyError, match="5 NSGs answer to 'networkSecurityGroup'.*FILE:#N"):
         load_nsg(str(shared("data", "arm-corpus", "nsg", "avm-ptn-iaas-vm-cosmosdb.json")) + ":networkSecurityGroup")
     assert Path(path).exists()
+
+
+def test_lint_deep_writes_ipv6_witnesses_in_brackets(capsys):
+    f = str(shared("data", "arm-corpus", "nsg", "qs-ipv6-in-vnet-stdlb.json"))
+    code = main(["lint", f, "--deep", "--vnet", "10.0.0.0/16", "--vnet", "ace:cab:deca::/48", "--service-tags", TAGS])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert re.search(r"for example Outbound tcp \[ace:cab:deca:deed::\]:\d+ -> \[cab:cab:1111:2222::\]:5000", out), out
+    assert re.search(r"10\.0\.0\.0:0 -> 10\.0\.0\.0:0", out)  # IPv4 stays addr:port

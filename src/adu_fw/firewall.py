@@ -432,18 +432,20 @@ class _Reader:
                 props = r.get("properties")
                 addrs = _lower(props).get("ipaddresses") if isinstance(props, dict) else None
                 if isinstance(gname, str):
-                    if isinstance(addrs, list) and first_unknown(addrs) is None:
+                    unknown = addrs if isinstance(addrs, Unknown) else first_unknown(addrs)
+                    if isinstance(addrs, list) and unknown is None:
                         bad = [a for a in addrs if not _is_address_item(a)]
-                        if bad:
-                            self.template_groups.setdefault(gname.lower(), Unknown(Unresolved(
+                        if bad:  # a sample's placeholder ("xx.xx.xx.xx"): the document cannot say, so set its rules aside
+                            self.template_groups.setdefault(gname.lower(), _SetAside(
                                 f"IP Group {gname!r} as the template defines it holds {bad[0]!r}, which is not an IP, CIDR or "
-                                f"a-b range; give its members with --ip-group {gname}=IP,...")))
+                                f"a-b range; give its members with --ip-group {gname}=IP,..."))
                         else:
                             self.template_groups.setdefault(gname.lower(), [str(a) for a in addrs])
+                    elif unknown is not None:
+                        self.template_groups.setdefault(gname.lower(), unknown)
                     else:
-                        why = first_unknown(addrs).error if first_unknown(addrs) is not None else "it lists no ipAddresses"
-                        self.template_groups.setdefault(gname.lower(), Unknown(Unresolved(
-                            f"IP Group {gname!r}: members not known offline ({why}); give them with --ip-group {gname}=IP,...")))
+                        self.template_groups.setdefault(gname.lower(), _SetAside(
+                            f"IP Group {gname!r} lists no ipAddresses in the template; give them with --ip-group {gname}=IP,..."))
         units: list[_Unit] = []
         by_resource: dict[int, _Unit] = {}
         for r in exp.resources:
@@ -470,9 +472,13 @@ class _Reader:
             full = r.full_name()
             if owner is None:
                 if not isinstance(full, str):
+                    policies_here = [u for u in units if u.kind == "policy"]
+                    if len(policies_here) == 1:  # the template's only policy: the group is its, whatever its name
+                        policies_here[0].groups.append(r)
+                        continue
                     reason = full.error if isinstance(full, Unknown) else "not text"
-                    self.notes.append(f"rule collection group {r.raw_name}: not read: its name cannot be resolved offline ({reason})")
-                    continue
+                    raise PolicyError(f"rule collection group {r.raw_name}: its name cannot be resolved offline ({reason}), "
+                                      "so the policy it belongs to is not known", file=source)
                 pname = full.split("/")[0].lower()
                 owner = next((u for u in units if u.kind == "policy" and pname in [u.name.lower()] + [h.lower() for h in u.handles]), None)
                 if owner is None:
@@ -524,7 +530,9 @@ class _Reader:
                 self.notes.append(f"firewall policy {unit.name!r} has no rule collection groups in this file")
             for g in unit.groups:
                 gname = g.full_name()
-                gname = gname.split("/")[-1] if isinstance(gname, str) else (g.symbolic or g.raw_name or "group")
+                if not isinstance(gname, str):
+                    gname = placeholder_name(g.scope, g.raw.get("name"), g.env) or g.symbolic or g.raw_name or "group"
+                gname = gname.split("/")[-1]
                 if g.conditional:
                     self.notes.append(f"rule collection group {gname!r}: {g.conditional}")
                 props = g.get("properties")
@@ -701,8 +709,13 @@ class _Reader:
                 members = self.ip_groups[gname]
             elif gname in self.template_groups:
                 found = self.template_groups[gname]
+                if isinstance(found, _SetAside):
+                    raise found
                 if isinstance(found, Unknown):
-                    raise _SetAside(str(found.error))
+                    why = f"IP Group {gname!r}: members not known offline ({found.error}); give them with --ip-group {gname}=IP,..."
+                    if found.needs_state:
+                        raise _SetAside(why)
+                    raise PolicyError(why, file=source, record=where, field=group_key)
                 members = found
             else:
                 raise PolicyError(f"IP Group {gname!r}: members unknown; give them (ip_groups={{...}} / --ip-group NAME=IP,...)",

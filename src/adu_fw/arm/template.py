@@ -130,7 +130,10 @@ class _Walker:
         return full_type.lower() in self.types
 
     def walk(self, template: Mapping[str, Any], scope: Scope, env: Env, path: str, parent: Resource | None,
-             nesting: int, resources: Any = None) -> None:
+             nesting: int, resources: Any = None, depth: int = 0) -> None:
+        if depth > MAX_NESTING:
+            self.out.problems.append(Problem(f"child resources nested more than {MAX_NESTING} deep are not read", path, "error"))
+            return
         if resources is None:
             resources = lower_keys(template).get("resources")
         if isinstance(resources, dict):
@@ -180,7 +183,7 @@ class _Walker:
                 if self.relevant(full):
                     self.out.resources.append(r)
                 if isinstance(children, list) and children:
-                    self.walk(template, scope, ienv, rpath, r, nesting, resources=children)
+                    self.walk(template, scope, ienv, rpath, r, nesting, resources=children, depth=depth + 1)
 
     def _instances(self, low: dict[str, Any], scope: Scope, env: Env, path: str, full: str) -> Iterable[tuple[int | None, Env]]:
         copy = low.get("copy")
