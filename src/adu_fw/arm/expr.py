@@ -129,7 +129,7 @@ def parse(text: str) -> Node:
 
 
 def name_handles(raw: str | None) -> list[str]:
-    """Names a user can type for an NSG named by ``[variables('x')]`` or ``[parameters('x').y]``: x, x.y."""
+    """Names a user can type for a resource named by ``[variables('x')]`` or ``[parameters('x').y]``: x.y, x."""
     if not (isinstance(raw, str) and raw.startswith("[") and not raw.startswith("[[") and raw.endswith("]")):
         return []
     try:

@@ -95,30 +95,26 @@ def _coalesce(args: list[Any]) -> Any:
     return None
 
 
-@builtin("and", lenient=True)
-def _and(args: list[Any]) -> Any:
-    _n(args, 1, None, "and")
-    if any(a is False for a in args):
-        return False
-    for a in args:
-        if isinstance(a, Unknown):
-            a.raise_()
-        if not isinstance(a, bool):
-            raise Unresolved(f"and() expects bools, got {describe_type(a)}")
-    return True
+def _logic(name: str, decisive: bool) -> None:
+    """and/or: a known argument equal to ``decisive`` decides, whatever the unknown ones are."""
+
+    def fn(args: list[Any]) -> Any:
+        _n(args, 1, None, name)
+        if any(a is decisive for a in args):
+            return decisive
+        for a in args:
+            if isinstance(a, Unknown):
+                a.raise_()
+            if not isinstance(a, bool):
+                raise Unresolved(f"{name}() expects bools, got {describe_type(a)}")
+        return not decisive
+
+    BUILTINS[name] = fn
+    LENIENT.add(name)
 
 
-@builtin("or", lenient=True)
-def _or(args: list[Any]) -> Any:
-    _n(args, 1, None, "or")
-    if any(a is True for a in args):
-        return True
-    for a in args:
-        if isinstance(a, Unknown):
-            a.raise_()
-        if not isinstance(a, bool):
-            raise Unresolved(f"or() expects bools, got {describe_type(a)}")
-    return False
+_logic("and", False)
+_logic("or", True)
 
 
 @builtin("not")
@@ -245,12 +241,9 @@ def _range(args: list[Any]) -> Any:
 
 
 # -- strings -----------------------------------------------------------------------------------------------
-@builtin("concat", lenient=True)
+@builtin("concat")
 def _concat(args: list[Any]) -> Any:
     _n(args, 1, None, "concat")
-    for a in args:
-        if isinstance(a, Unknown):
-            a.raise_()
     if all(isinstance(a, list) for a in args):
         return [x for a in args for x in a]
     return "".join(text(a) for a in args)
@@ -586,12 +579,9 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@builtin("union", lenient=True)
+@builtin("union")
 def union(args: list[Any]) -> Any:
     _n(args, 1, None, "union")
-    for a in args:
-        if isinstance(a, Unknown):
-            a.raise_()
     if all(isinstance(a, dict) for a in args):
         out: dict[str, Any] = {}
         for a in args:

@@ -440,18 +440,12 @@ class Scope:
 
     # -- deployment context ------------------------------------------------------------------------------------------
     def rg_name(self) -> Any:
-        if self.resource_group is not None:
-            return self.resource_group
-        if self.ctx.deployment.resource_group is not None:
-            return self.ctx.deployment.resource_group
-        return StandIn(STANDIN_RESOURCE_GROUP, "--resource-group")
+        """This scope's resource group (a nested deployment's own, the given one, or the stand-in)."""
+        return _first_given(self.resource_group, self.ctx.deployment.resource_group, STANDIN_RESOURCE_GROUP, "--resource-group")
 
     def sub_id(self) -> Any:
-        if self.subscription_id is not None:
-            return self.subscription_id
-        if self.ctx.deployment.subscription_id is not None:
-            return self.ctx.deployment.subscription_id
-        return StandIn(STANDIN_SUBSCRIPTION_ID, "--subscription-id")
+        return _first_given(self.subscription_id, self.ctx.deployment.subscription_id, STANDIN_SUBSCRIPTION_ID,
+                            "--subscription-id")
 
     def location(self) -> Any:
         if self.ctx.deployment.location is not None:
@@ -873,6 +867,10 @@ def _parameter_value(entry: Any, name: str, path: str) -> Any:
         if "reference" in low:
             return Unknown(Unresolved(f"parameter {name!r} of {path} comes from a Key Vault reference, which is not read offline"))
     return Unknown(Unresolved(f"parameter {name!r} of {path} is not given as {{\"value\": ...}}"))
+
+
+def _first_given(own: Any, given: Any, standin: str, option: str) -> Any:
+    return own if own is not None else given if given is not None else StandIn(standin, option)
 
 
 def _shown(target: Any) -> str:

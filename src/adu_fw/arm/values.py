@@ -132,19 +132,10 @@ def lookup(value: Any, key: Any) -> Any:
     raise Unresolved(f"cannot take {key!r} of a {describe_type(value)}")
 
 
+_TYPE_NAMES = ((bool, "bool"), (int, "int"), (float, "number"), (str, "string"), (list, "array"), (dict, "object"),
+               (type(None), "null"))
+
+
 def describe_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    if value is None:
-        return "null"
-    return type(value).__name__
+    """The ARM name of a value's type, for messages (a bool is not an int)."""
+    return next((name for t, name in _TYPE_NAMES if isinstance(value, t)), type(value).__name__)
