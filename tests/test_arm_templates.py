@@ -202,3 +202,43 @@ def test_missing_vnet_names_the_file_and_the_nsg(tmp_path):
     f.write_text(json.dumps(PLAIN))
     with pytest.raises(PolicyError, match=rf"{f}: .*NSG 'web-nsg'.*--vnet"):
         Policy.from_nsg(str(f), service_tags=TAGS)
+
+
+def test_mangled_templates_get_adu_fw_errors_only():
+    """Structured mutations of every fixture (dropped keys, wrong types, broken expressions, stray
+    copy loops): reading returns NSGs / a policy or raises adu-fw's own error, nothing else."""
+    import copy
+    import random
+
+    from adu_fw.errors import AduFwError
+
+    rnd = random.Random(17)
+    docs = [json.loads(p.read_text()) for p in sorted(ARM.glob("*.json")) if p.name != "comments.json"]
+    junk = [None, 1, "x", [], {}, "[parameters('nope')]", "[copyIndex()]", {"copy": 5}, [{"name": 1}], "[x(", {"type": 3}]
+    cuts = ["[", "]", "(", ")", "'", ",", ".", "copyIndex(", "parameters('", "[concat(", "lambda('x',", "range(0,", "[["]
+
+    def mutate(o):
+        if isinstance(o, dict):
+            for k in list(o):
+                r = rnd.random()
+                if r < 0.05:
+                    del o[k]
+                elif r < 0.1:
+                    o[k] = rnd.choice(junk)
+                else:
+                    o[k] = mutate(o[k])
+        elif isinstance(o, list):
+            for i in range(len(o)):
+                o[i] = rnd.choice(junk) if rnd.random() < 0.1 else mutate(o[i])
+        elif isinstance(o, str) and o.startswith("[") and rnd.random() < 0.2:
+            i = rnd.randrange(len(o))
+            return o[:i] + rnd.choice(cuts) + o[i:]
+        return o
+
+    for _ in range(400):
+        doc = mutate(copy.deepcopy(rnd.choice(docs)))
+        for read in (lambda: read_nsgs(doc), lambda: FirewallPolicy.load(doc, service_tags=TAGS)):
+            try:
+                read()
+            except AduFwError:
+                pass

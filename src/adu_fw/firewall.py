@@ -94,8 +94,18 @@ def rule_order(rules: Sequence[FirewallRule]) -> list[FirewallRule]:
     return sorted(rules, key=lambda r: r.key)
 
 
-def _lower(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k.lower(): v for k, v in d.items() if isinstance(k, str)}
+def _lower(d: Any) -> dict[str, Any]:
+    """Keys lower-cased; anything not an object reads as an empty one (absent properties)."""
+    return {k.lower(): v for k, v in d.items() if isinstance(k, str)} if isinstance(d, Mapping) else {}
+
+
+def _seq(value: Any, source: str | None, where: str, field_: str) -> list[Any]:
+    """A list field: absent is empty; anything else but a list is an error naming the field."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return value
+    raise PolicyError(f"expected a list, got {value!r}", file=source, record=where, field=field_)
 
 
 def _ports(values: Any, where: str, source: str | None) -> tuple[tuple[int, int], ...]:
@@ -572,7 +582,7 @@ class _Reader:
         if isinstance(colls, Unknown):
             self._unread("network", "*", "*", name, depth, prio, -1, 0, f"its rule collections are unknown ({colls.error})", cause=colls)
             return
-        for ci, coll in enumerate(colls or []):
+        for ci, coll in enumerate(_seq(colls, self.source, f"rule collection group {name}", "ruleCollections")):
             c = _lower(coll) if isinstance(coll, dict) else {}
             cname = c.get("name") if isinstance(c.get("name"), str) else f"collection{ci}"
             bad = next((c[k] for k in ("rulecollectiontype", "action", "priority") if isinstance(c.get(k), Unknown)), None) \
@@ -589,7 +599,7 @@ class _Reader:
             if isinstance(rules, Unknown):
                 self._unread("network", "*", cname, name, depth, prio, cprio, 0, f"its rules are unknown ({rules.error})", cause=rules)
                 continue
-            for ri, rule in enumerate(rules or []):
+            for ri, rule in enumerate(_seq(rules, self.source, f"collection {name}/{cname}", "rules")):
                 self._rule(rule, "nat" if "nat" in ctype else None, cname, name, depth, prio, cprio, ri, action, source)
 
     def _rule_group_2019(self, props: Any, name: str, source: str | None, depth: int) -> None:
@@ -605,7 +615,7 @@ class _Reader:
         if isinstance(rules, Unknown):
             self._unread("network", "*", "*", name, depth, prio, -1, 0, f"its rules are unknown ({rules.error})", cause=rules)
             return
-        for ri, rule in enumerate(rules or []):
+        for ri, rule in enumerate(_seq(rules, self.source, f"rule group {name}", "rules")):
             if not isinstance(rule, dict):
                 continue
             rl = _lower(rule)
@@ -631,7 +641,7 @@ class _Reader:
                 if isinstance(conds, Unknown):
                     self._unread("network", "*", rname, name, depth, prio, rprio, 0, f"its conditions are unknown ({conds.error})", cause=conds)
                     continue
-                for ci, cond in enumerate(conds or []):
+                for ci, cond in enumerate(_seq(conds, self.source, f"rule {name}/{rname}", "ruleConditions")):
                     ctype = str(_lower(cond).get("ruleconditiontype", "")).lower() if isinstance(cond, dict) else ""
                     kind = "application" if "application" in ctype else "network"
                     if isinstance(cond, dict):
@@ -650,7 +660,7 @@ class _Reader:
             if isinstance(colls, Unknown):
                 self._unread(kind, "*", "*", "classic", 0, 0, -1, 0, f"{key}: {colls.error}", cause=colls)
                 continue
-            for ci, coll in enumerate(colls or []):
+            for ci, coll in enumerate(_seq(colls, self.source, f"rule collection group {name}", "ruleCollections")):
                 c = _lower(coll) if isinstance(coll, dict) else {}
                 cname = c.get("name") if isinstance(c.get("name"), str) else f"collection{ci}"
                 cp = c.get("properties")
@@ -668,7 +678,7 @@ class _Reader:
                 if isinstance(rules, Unknown):
                     self._unread(kind, "*", cname, "classic", 0, 0, _int_or(cp.get("priority")), 0, f"its rules are unknown ({rules.error})", cause=rules)
                     continue
-                for ri, rule in enumerate(rules or []):
+                for ri, rule in enumerate(_seq(rules, self.source, f"collection {cname}", "rules")):
                     if isinstance(rule, dict):
                         rule = dict(_lower(rule))
                         rule.setdefault("ruletype", {"nat": "NatRule", "network": "NetworkRule", "application": "ApplicationRule"}[kind])
@@ -679,7 +689,7 @@ class _Reader:
         out: list[str] = []
         any_ = False
         skip = None
-        for a in r.get(addr_key) or []:
+        for a in _seq(r.get(addr_key), source, where, addr_key):
             a = str(a).strip()
             if a in ("*", "Any", "0.0.0.0/0"):
                 any_ = True
@@ -703,7 +713,7 @@ class _Reader:
                 raise PolicyError(f"service tag {a!r} as a source: Azure Firewall accepts tags in destinations only",
                                   file=source, record=where, field=addr_key)
             out += list(tag.address_prefixes)
-        for gref in r.get(group_key) or []:
+        for gref in _seq(r.get(group_key), source, where, group_key):
             gname = str(gref).rstrip("/").split("/")[-1].rstrip("')]").split("'")[-1].lower()
             if gname in self.ip_groups:
                 members = self.ip_groups[gname]
@@ -729,7 +739,7 @@ class _Reader:
                 else:
                     out.append(str(ipaddress.ip_network(m, strict=False)))
         if fqdn_key:
-            for f in r.get(fqdn_key) or []:
+            for f in _seq(r.get(fqdn_key), source, where, fqdn_key):
                 addrs = self.dns.get(str(f).lower().rstrip("."))
                 if not addrs:
                     self.notes.append(f"{where}: FQDN {f!r} is not in the DNS map: it matches nothing (not guessed)")
@@ -766,7 +776,7 @@ class _Reader:
         skip2 = None
         if kind in ("nat", "network"):
             protos: set[int] | None = set()
-            for p in r.get("ipprotocols") or r.get("protocols") or ["Any"]:
+            for p in _seq(r.get("ipprotocols") or r.get("protocols"), source, where, "ipProtocols") or ["Any"]:
                 text = str(p).lower()
                 if text == "any":
                     protos = None
@@ -784,11 +794,14 @@ class _Reader:
             if kind == "nat":
                 rule.translated = f"{r.get('translatedaddress') or r.get('translatedfqdn')}:{r.get('translatedport')}"
         else:
-            for p in r.get("protocols") or []:
-                pl = _lower(p)
+            for p in _seq(r.get("protocols"), source, where, "protocols"):
+                pl = _lower(p) if isinstance(p, dict) else {}
                 ptype = str(pl.get("protocoltype", "")).lower()
-                rule.app_protocols.append((ptype, int(pl.get("port") or APP_PORTS.get(ptype, 443))))
-            rule.target_fqdns = [str(f) for f in (r.get("targetfqdns") or [])]
+                port = pl.get("port") or APP_PORTS.get(ptype, 443)
+                if not isinstance(p, dict) or isinstance(port, bool) or not str(port).isdigit():
+                    raise PolicyError(f"expected {{protocolType, port}}, got {p!r}", file=source, record=where, field="protocols")
+                rule.app_protocols.append((ptype, int(port)))
+            rule.target_fqdns = [str(f) for f in _seq(r.get("targetfqdns"), source, where, "targetFqdns")]
             if r.get("fqdntags"):
                 self.notes.append(f"{where}: FQDN tags {r.get('fqdntags')} are not expanded (Microsoft publishes no list)")
         rule.skipped = skip1 or skip2

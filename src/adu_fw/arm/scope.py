@@ -173,7 +173,7 @@ class Scope:
         self.user_given = user_given
         params = t.get("parameters")
         self._param_specs = {k.lower(): (k, v) for k, v in params.items()} if isinstance(params, dict) else {}
-        self._given = {k.lower(): v for k, v in (given or {}).items()}
+        self._given = {k.lower(): v for k, v in (given or {}).items() if isinstance(k, str)}
         variables = t.get("variables")
         self._vars: dict[str, Any] = {}
         if isinstance(variables, dict):
@@ -423,11 +423,14 @@ class Scope:
         if not isinstance(spec, dict):
             raise Unresolved(f"function {name}() is not defined in the template's functions")
         s = lower_keys(spec)
-        params = [lower_keys(p).get("name") for p in s.get("parameters") or [] if isinstance(p, dict)]
+        declared = s.get("parameters")
+        params = [lower_keys(p).get("name") for p in (declared if isinstance(declared, list) else []) if isinstance(p, dict)]
+        if not all(isinstance(p, str) for p in params):
+            raise Unresolved(f"user-defined function {name}() has a parameter without a name")
         args = [self._arg(a, env) for a in arg_nodes]
         if len(args) != len(params):
             raise Unresolved(f"{name}() takes {len(params)} argument(s), got {len(args)}")
-        output = lower_keys(s.get("output") or {})
+        output = lower_keys(s.get("output")) if isinstance(s.get("output"), dict) else {}
         if "value" not in output:
             raise Unresolved(f"user-defined function {name}() has no output value")
         body = Scope({}, self.ctx, given=dict(zip(params, args)), parent=self, path=self.path, udf=True,
