@@ -214,6 +214,15 @@ def test_mangled_templates_get_adu_fw_errors_only():
 
     rnd = random.Random(17)
     docs = [json.loads(p.read_text()) for p in sorted(ARM.glob("*.json")) if p.name != "comments.json"]
+    docs.append({"resources": [{"type": "Microsoft.Network/azureFirewalls", "name": "[concat('fw-', 'x')]", "properties": {
+        "networkRuleCollections": [{"name": "net", "properties": {"priority": 100, "action": {"type": "allow"}, "rules": [
+            {"name": "ntp", "protocols": ["UDP"], "sourceAddresses": ["*"], "destinationAddresses": ["*"], "destinationPorts": ["123"]}]}}],
+        "applicationRuleCollections": [{"name": "app", "properties": {"priority": 200, "action": {"type": "Allow"}, "rules": [
+            {"name": "web", "protocols": [{"protocolType": "Https", "port": 443}], "sourceAddresses": ["10.0.0.0/8"],
+             "targetFqdns": ["*.example.com"]}]}}],
+        "natRuleCollections": [{"name": "nat", "properties": {"priority": 100, "action": {"type": "Dnat"}, "rules": [
+            {"name": "ssh", "protocols": ["TCP"], "sourceAddresses": ["*"], "destinationAddresses": ["203.0.113.1"],
+             "destinationPorts": ["2222"], "translatedAddress": "10.0.0.4", "translatedPort": "22"}]}}]}}]})
     junk = [None, 1, "x", [], {}, "[parameters('nope')]", "[copyIndex()]", {"copy": 5}, [{"name": 1}], "[x(", {"type": 3}]
     cuts = ["[", "]", "(", ")", "'", ",", ".", "copyIndex(", "parameters('", "[concat(", "lambda('x',", "range(0,", "[["]
 

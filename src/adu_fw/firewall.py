@@ -660,7 +660,7 @@ class _Reader:
             if isinstance(colls, Unknown):
                 self._unread(kind, "*", "*", "classic", 0, 0, -1, 0, f"{key}: {colls.error}", cause=colls)
                 continue
-            for ci, coll in enumerate(_seq(colls, self.source, f"rule collection group {name}", "ruleCollections")):
+            for ci, coll in enumerate(_seq(colls, self.source, "classic firewall", key)):
                 c = _lower(coll) if isinstance(coll, dict) else {}
                 cname = c.get("name") if isinstance(c.get("name"), str) else f"collection{ci}"
                 cp = c.get("properties")
