@@ -57,8 +57,8 @@ class EffectiveNSG(NSG):
         return custom + sorted((r for r in self.defaults if r.direction == direction), key=lambda r: r.priority)
 
 
-def _lower(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k.lower(): v for k, v in d.items() if isinstance(k, str)}
+def _lower(d: Any) -> dict[str, Any]:
+    return {k.lower(): v for k, v in d.items() if isinstance(k, str)} if isinstance(d, Mapping) else {}
 
 
 def _entries(doc: Any, source: str | None) -> list[dict[str, Any]]:
@@ -108,7 +108,11 @@ def read_effective(source: str | Path | Any, *, source_name: str | None = None) 
         nsg = EffectiveNSG(name, [], src, raw_name=nsg_id, level=level,
                            association=(_id_of(assoc.get("subnet")) or _id_of(assoc.get("networkinterface")) or ""))
         tag_map = _tag_map(e.get("tagmap"))
-        for j, r in enumerate(e.get("effectivesecurityrules") or []):
+        rules = e.get("effectivesecurityrules")
+        if not isinstance(rules, list):
+            raise PolicyError(f"expected a list of rules, got {rules!r}"[:200], file=src, record=f"value[{i}]",
+                              field="effectiveSecurityRules")
+        for j, r in enumerate(rules):
             _add(nsg, r, f"value[{i}].effectiveSecurityRules[{j}]", tag_map)
         present = {r.name.lower() for r in nsg.defaults}
         missing = [r for r in DEFAULT_RULES if r.name.lower() not in present]
@@ -158,8 +162,9 @@ def _add(nsg: EffectiveNSG, raw: Any, where: str, tag_map: Mapping[str, tuple[st
     full = str(r.get("name") or "")
     prefix, _, short = full.rpartition("/")
     short = short or full
+    prio = r.get("priority")
     default = prefix.lower() == "defaultsecurityrules" or short.lower() in _LEGACY or (
-        short.lower() in _DEFAULT_NAMES and int(r.get("priority") or 0) >= 65000)
+        short.lower() in _DEFAULT_NAMES and isinstance(prio, int) and prio >= 65000)
     name = _LEGACY.get(short.lower(), _DEFAULT_NAMES.get(short.lower(), short) if default else short)
     props = {k: v for k, v in r.items() if not k.startswith("expanded")}
     if str(props.get("protocol", "")).lower() == "all":
@@ -170,7 +175,8 @@ def _add(nsg: EffectiveNSG, raw: Any, where: str, tag_map: Mapping[str, tuple[st
         texts = [t for t in ([single] if single not in (None, "") else []) + (plural if isinstance(plural, list) else [])
                  if isinstance(t, str) and t]
         texts = list(dict.fromkeys(texts))
-        expanded = [p for p in (r.get(f"expanded{side}addressprefix") or []) if isinstance(p, str) and p.strip()]
+        raw_exp = r.get(f"expanded{side}addressprefix")
+        expanded = [p for p in (raw_exp if isinstance(raw_exp, list) else []) if isinstance(p, str) and p.strip()]
         if texts and all(t.strip().lower() in _ANY for t in texts):
             sides[side] = Side(any=True)
             props[f"{side}addressprefix"], props[f"{side}addressprefixes"] = "*", None

@@ -189,7 +189,7 @@ class TerraformPlan:
         self.doc = doc
         self.source = source
         self.changes: dict[str, dict[str, Any]] = {}
-        for rc in doc.get("resource_changes") or []:
+        for rc in _l(doc.get("resource_changes")):
             if isinstance(rc, dict) and isinstance(rc.get("address"), str):
                 self.changes[rc["address"]] = rc
         self._config = self._index_config()
@@ -206,16 +206,16 @@ class TerraformPlan:
         notes: list[str] = []
         res: list[TfResource] = []
         if which == "planned" and isinstance(self.doc.get("planned_values"), dict):
-            for r in _walk_modules((self.doc["planned_values"] or {}).get("root_module") or {}):
+            for r in _walk_modules(_d(_d(self.doc["planned_values"]).get("root_module"))):
                 addr = r.get("address")
                 if not isinstance(addr, str):
                     continue
-                ch = (self.changes.get(addr) or {}).get("change") or {}
+                ch = _d(_d(self.changes.get(addr)).get("change"))
                 res.append(self._resource(addr, r.get("type"), r.get("values"), ch.get("after_unknown"), "planned"))
             # data sources read during apply are not in planned_values: take their change
             for addr, rc in self.changes.items():
                 if rc.get("mode") == "data" and not any(x.address == addr for x in res):
-                    ch = rc.get("change") or {}
+                    ch = _d(rc.get("change"))
                     if isinstance(ch.get("after"), dict):
                         res.append(self._resource(addr, rc.get("type"), ch["after"], ch.get("after_unknown"), "planned"))
         else:
@@ -227,7 +227,7 @@ class TerraformPlan:
             if which_ not in ("before", "after"):
                 raise PolicyError(f"unknown plan state {which!r}")
             for addr, rc in self.changes.items():
-                ch = rc.get("change") or {}
+                ch = _d(rc.get("change"))
                 vals = ch.get(which_)
                 if not isinstance(vals, dict):
                     continue
@@ -248,16 +248,16 @@ class TerraformPlan:
             if not isinstance(mod, dict):
                 return
             resources = {}
-            for r in mod.get("resources") or []:
+            for r in _l(mod.get("resources")):
                 if isinstance(r, dict) and isinstance(r.get("address"), str):
                     resources[r["address"]] = r
             calls = mod.get("module_calls") or {}
-            out[path] = {"resources": resources, "calls": calls, "outputs": mod.get("outputs") or {}}
+            out[path] = {"resources": resources, "calls": calls, "outputs": _d(mod.get("outputs"))}
             for name, call in calls.items():
                 if isinstance(call, dict):
                     walk(call.get("module"), path + (name,))
 
-        walk(((self.doc.get("configuration") or {}).get("root_module")), ())
+        walk(_d(self.doc.get("configuration")).get("root_module"), ())
         return out
 
     def config_of(self, r: TfResource) -> dict[str, Any] | None:
@@ -273,7 +273,7 @@ class TerraformPlan:
         cfg = self.config_of(r)
         if cfg is None:
             return None
-        expr: Any = cfg.get("expressions") or {}
+        expr: Any = _d(cfg.get("expressions"))
         for key in path:
             if isinstance(key, int):
                 if isinstance(expr, list):
@@ -284,7 +284,7 @@ class TerraformPlan:
             expr = expr.get(key) if isinstance(expr, dict) else None
         if not isinstance(expr, dict):
             return None
-        return self._follow(expr.get("references") or [], r.modules, r.index, state, 0)
+        return self._follow(_l(expr.get("references")), r.modules, r.index, state, 0)
 
     def _follow(self, refs: Sequence[str], modules: tuple[tuple[str, Any], ...], index: Any,
                 state: "PlanState", depth: int) -> TfResource | None:
@@ -297,9 +297,9 @@ class TerraformPlan:
             if parts[0] == "var" and len(parts) >= 2 and modules:
                 parent = modules[:-1]
                 scope = self._config.get(tuple(n for n, _ in parent)) or {}
-                call = (scope.get("calls") or {}).get(modules[-1][0]) or {}
-                arg = ((call.get("expressions") or {}).get(parts[1]) or {})
-                found = self._follow(arg.get("references") or [], parent, modules[-1][1], state, depth + 1)
+                call = _d(_d(scope.get("calls")).get(modules[-1][0]))
+                arg = _d(_d(call.get("expressions")).get(parts[1]))
+                found = self._follow(_l(arg.get("references")), parent, modules[-1][1], state, depth + 1)
                 if found:
                     return found
                 continue
@@ -311,8 +311,8 @@ class TerraformPlan:
                     int(m.group(2)) if m.group(2) else None)
                 child = modules + ((m.group(1), child_idx),)
                 scope = self._config.get(tuple(n for n, _ in child)) or {}
-                out = ((scope.get("outputs") or {}).get(parts[2]) or {}).get("expression") or {}
-                found = self._follow(out.get("references") or [], child, None, state, depth + 1)
+                out = _d(_d(_d(scope.get("outputs")).get(parts[2])).get("expression"))
+                found = self._follow(_l(out.get("references")), child, None, state, depth + 1)
                 if found:
                     return found
                 continue
@@ -334,10 +334,10 @@ class TerraformPlan:
 
 
 def _walk_modules(mod: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    for r in mod.get("resources") or []:
+    for r in _l(mod.get("resources")):
         if isinstance(r, dict):
             yield r
-    for child in mod.get("child_modules") or []:
+    for child in _l(mod.get("child_modules")):
         if isinstance(child, dict):
             yield from _walk_modules(child)
 
@@ -539,18 +539,18 @@ class PlanState:
         cfg = self.plan.config_of(r)
         if cfg is None:
             return None
-        expr: Any = cfg.get("expressions") or {}
+        expr: Any = _d(cfg.get("expressions"))
         if base:  # an inline block: match it by rule name
             blocks = expr.get(base[0]) if isinstance(expr, dict) else None
             rule_name = (r.values.get(base[0]) or [{}])[base[1]].get("name") if isinstance(r.values.get(base[0]), list) else None
             chosen = None
             for b in blocks if isinstance(blocks, list) else []:
-                if isinstance(b, dict) and (b.get("name") or {}).get("constant_value") == rule_name:
+                if isinstance(b, dict) and _d(b.get("name")).get("constant_value") == rule_name:
                     chosen = b
             if chosen is None and isinstance(blocks, list) and len(blocks) == 1:
                 chosen = blocks[0]
             expr = chosen or {}
-        refs = ((expr.get(attr) if isinstance(expr, dict) else None) or {}).get("references") or []
+        refs = _l(_d(expr.get(attr) if isinstance(expr, dict) else None).get("references"))
         names = []
         for ref in refs:
             parts = ref.split(".")
@@ -579,7 +579,7 @@ class PlanState:
             return vnets.get((name.lower(), rg)) or next((s for (n, _), s in vnets.items() if n == name.lower()), [])
         ref = self.plan.reference(subnet, ["virtual_network_name"], self)
         if ref is not None and ref.type == VNET_T:
-            return [s for s in ref.values.get("address_space") or [] if isinstance(s, str)]
+            return [s for s in _l(ref.values.get("address_space")) if isinstance(s, str)]
         return []
 
     def attachments(self) -> list[Attachment]:
@@ -610,7 +610,7 @@ class PlanState:
                 if ng is not None:
                     nic_nsg[nic.address] = ng.address
             subnets = []
-            for i, ipc in enumerate(nic.values.get("ip_configuration") or []):
+            for i, ipc in enumerate(_l(nic.values.get("ip_configuration"))):
                 if isinstance(ipc, dict):
                     sn = self._id_target(nic, ["ip_configuration", i, "subnet_id"], ipc.get("subnet_id"), SUBNET_T)
                     if sn is not None and sn not in subnets:
@@ -683,18 +683,23 @@ class PlanState:
                  ("application_rule_collection", "FirewallPolicyFilterRuleCollection", "ApplicationRule"))
         collections = []
         for key, ctype, rtype in kinds:
-            for ci, c in enumerate(g.values.get(key) or []):
+            for ci, c in enumerate(_l(g.values.get(key))):
+                where = f"{g.address}.{key}[{ci}]"
                 if not isinstance(c, dict):
-                    continue
+                    raise PolicyError(f"expected a rule collection block, got {c!r}"[:200], file=src, record=where)
+                _typed(c.get("name"), str, src, where, "name")
+                _typed(c.get("priority"), int, src, where, "priority")
+                _typed(c.get("action") or "Allow", str, src, where, "action")
                 rules = []
-                for ri, r in enumerate(c.get("rule") or []):
+                for ri, r in enumerate(_l(c.get("rule"))):
                     rules.append(self._fw_rule(g, (key, ci, "rule", ri), r, rtype, warnings, assume_unknown))
                 collections.append({"ruleCollectionType": ctype, "name": c.get("name"), "priority": c.get("priority"),
                                     "action": {"type": c.get("action") or "Allow"}, "rules": rules})
         if g.is_unknown("priority"):
             raise PolicyError("value unknown until apply", file=src, record=g.address, field="priority")
-        return {"name": g.values.get("name") or g.address, "properties": {"priority": g.values.get("priority"),
-                                                                           "ruleCollections": collections}}
+        _typed(g.values.get("priority"), int, src, g.address, "priority")
+        return {"name": str(g.values.get("name") or g.address), "properties": {"priority": g.values.get("priority"),
+                                                                                "ruleCollections": collections}}
 
     def _fw_rule(self, g: TfResource, base: tuple[Any, ...], r: Any, rtype: str, warnings: list[str],
                  assume_unknown: str | None) -> dict[str, Any]:
@@ -726,17 +731,49 @@ class PlanState:
                 value = [value]
             if attr.endswith("ip_groups") and isinstance(value, list):
                 value = [_last(v) or v for v in value]
+            if attr in ("name", "translated_address", "translated_fqdn"):
+                _typed(value, str, self.plan.source, where, attr)
+            elif attr == "translated_port":
+                _typed(value, (int, str), self.plan.source, where, attr)
+            else:
+                _typed(value, list, self.plan.source, where, attr)
+                for x in value:
+                    _typed(x, str, self.plan.source, where, attr)
             out[arm] = value
         protos = r.get("protocols")
         if rtype == "ApplicationRule":
-            out["protocols"] = [{"protocolType": p.get("type"), "port": p.get("port")} for p in protos or []
-                                if isinstance(p, dict)]
+            out["protocols"] = []
+            for p in _l(protos):
+                _typed(p, dict, self.plan.source, where, "protocols")
+                _typed(p.get("type"), str, self.plan.source, where, "protocols.type")
+                _typed(p.get("port"), int, self.plan.source, where, "protocols.port")
+                out["protocols"].append({"protocolType": p.get("type"), "port": p.get("port")})
             for extra in ("destination_urls", "web_categories"):
                 if r.get(extra):
                     warnings.append(f"{where}: {extra} is not modelled (application rules match FQDNs only)")
         else:
+            if protos is not None:
+                _typed(protos, list, self.plan.source, where, "protocols")
+                for x in protos:
+                    _typed(x, str, self.plan.source, where, "protocols")
             out["ipProtocols"] = protos or ["Any"]
         return out
+
+
+def _typed(value: Any, kind: Any, source: str | None, where: str, attr: str) -> None:
+    """A firewall attribute of the expected JSON type (bool is not an int), else an error naming it."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        want = " or ".join({str: "a string", int: "an integer", list: "a list", dict: "an object"}[k] for k in kinds)
+        raise PolicyError(f"expected {want}, got {value!r}"[:200], file=source, record=where, field=attr)
+
+
+def _d(x: Any) -> dict[str, Any]:
+    return x if isinstance(x, dict) else {}
+
+
+def _l(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else []
 
 
 def _attr(base: tuple[Any, ...], attr: str) -> str:
