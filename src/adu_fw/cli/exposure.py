@@ -48,7 +48,7 @@ def cmd_exposure(args: argparse.Namespace) -> int:
                 print(f"  source ports: {', '.join(e['source_ports'])}")
             w = e["witness"]
             print(f"  witness: {_proto(w['protocol'])} {w['src']}:{w['src_port']} -> {w['dst']}:{w['dst_port']}"
-                  f"  (adu-fw check --direction inbound --protocol {w['protocol']} --src {w['src']} --src-port "
+                  f"  (adu-fw check --direction inbound --protocol {_proto(w['protocol'])} --src {w['src']} --src-port "
                   f"{w['src_port']} --dst {w['dst']} --dst-port {w['dst_port']})")
     return EXIT_FINDINGS if report.high else EXIT_OK
 
