@@ -138,25 +138,34 @@ class ExposureReport:
         }
 
 
+def _prefixes(parts: Sequence[str], fld: str) -> tuple[str, ...]:
+    """Address prefixes as given (host bits set: the network, as in rules)."""
+    out = []
+    for p in parts:
+        try:
+            parse_prefix(p)
+        except AddressError as exc:
+            if "host bits" not in str(exc):
+                raise PolicyError(str(exc), field=fld, value=p) from None
+            p = str(ipaddress.ip_network(p, strict=False))
+        out.append(p)
+    return tuple(out)
+
+
+def _split(items: Sequence[str] | str) -> list[str]:
+    return [p.strip() for item in ([items] if isinstance(items, str) else items) for p in str(item).split(",") if p.strip()]
+
+
 def source_prefixes(policy: Policy, text: str) -> tuple[str, ...] | None:
     """``*`` (every address: None), address prefixes (comma-separated), or a tag in the policy's context."""
     t = text.strip()
     if t in ("*", "any", "Any"):
         return None
-    parts = [p.strip() for p in t.split(",") if p.strip()]
+    parts = _split(t)
     if not parts:
         raise PolicyError("expected a service tag, a CIDR (or a comma-separated list) or *", field="--from", value=text)
     if all(any(c.isdigit() for c in p) and ("." in p or ":" in p) for p in parts):
-        out = []
-        for p in parts:
-            try:
-                parse_prefix(p)
-            except AddressError as exc:
-                if "host bits" not in str(exc):
-                    raise PolicyError(str(exc), field="--from", value=p) from None
-                p = str(ipaddress.ip_network(p, strict=False))
-            out.append(p)
-        return tuple(out)
+        return _prefixes(parts, "--from")
     if len(parts) > 1:
         raise PolicyError("one service tag, or a list of CIDRs", field="--from", value=text)
     return policy.tag_prefixes(CONTEXT_TAGS.get(t.lower(), t))
@@ -165,23 +174,10 @@ def source_prefixes(policy: Policy, text: str) -> tuple[str, ...] | None:
 def _to_prefixes(policy: Policy, to: Sequence[str] | str | None) -> tuple[str, ...]:
     if to is None or (not isinstance(to, str) and not list(to)):
         return tuple(p for p in policy.virtual_network if p != HOST_VIP)
-    items = [to] if isinstance(to, str) else list(to)
-    out = []
-    for item in items:
-        for p in str(item).split(","):
-            p = p.strip()
-            if not p:
-                continue
-            try:
-                parse_prefix(p)
-            except AddressError as exc:
-                if "host bits" not in str(exc):
-                    raise PolicyError(str(exc), field="--to", value=p) from None
-                p = str(ipaddress.ip_network(p, strict=False))
-            out.append(p)
+    out = _prefixes(_split(to), "--to")
     if not out:
         raise PolicyError("no destination prefix", field="--to", value=to)
-    return tuple(out)
+    return out
 
 
 def _lowest(x: int) -> int:
