@@ -180,11 +180,12 @@ _MATCH_FIELDS = {
 
 
 class _Reader:
-    def __init__(self, source: str | None, params: Mapping[str, Any], deployment: Deployment, default_name: str) -> None:
+    def __init__(self, source: str | None, params: Mapping[str, Any], deployment: Deployment | None = None,
+                 default_name: str | None = None) -> None:
         self.source = source
         self.params = params
-        self.deployment = deployment
-        self.default_name = default_name
+        self.deployment = deployment or Deployment()
+        self.default_name = default_name or "nsg"
 
     def _flat_scope(self) -> Scope:
         return Scope({}, Context(self.deployment, self.source, self.default_name), given=dict(self.params), user_given=True)
@@ -426,7 +427,15 @@ class _Reader:
             return
         self._add_rules(nsg, rules)
 
-    def _add_rules(self, nsg: NSG, items: list[Any]) -> None:
+    def _add_rules(self, nsg: NSG, items: list[Any], ctx: Any = None) -> None:
+        """Rules from values already resolved (unknown parts as ``Unknown``); ``ctx`` (an object with
+        ``resolve``, as the Terraform reader passes) resolves them first."""
+        if ctx is not None:
+            try:
+                items = [ctx.resolve(item) for item in items]
+            except Unresolved as exc:
+                nsg.errors.append(PolicyError(f"cannot be resolved offline: {exc}", file=self.source, record=f"NSG {nsg.name!r}"))
+                return
         for i, item in enumerate(items):
             if isinstance(item, Unknown):
                 nsg.errors.append(PolicyError(f"cannot be resolved offline: {item.error}", file=self.source,
