@@ -148,3 +148,16 @@ def when(text: str | None, opt: str) -> Any:
     except ValueError:
         raise AduFwError(f"{opt} expects an ISO date or time such as 2024-06-10 or 2024-06-10T13:00, got {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def storage_options(items: list[str]) -> dict[str, Any]:
+    """--storage-option KEY=VALUE pairs for fsspec (values as JSON when they parse: true, 1, ...)."""
+    import json as _json
+
+    out: dict[str, Any] = {}
+    for name, value in kv(items, "--storage-option").items():
+        try:
+            out[name] = _json.loads(value)
+        except ValueError:
+            out[name] = value
+    return out

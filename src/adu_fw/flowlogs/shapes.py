@@ -43,7 +43,10 @@ _TRAILING_COMMA = re.compile(r",(\s*[\]}])")
 _WS = re.compile(r"[ \t\r\n]*")
 _BLOB_START = re.compile(r'\{[ \t\r\n]*"records"[ \t\r\n]*:[ \t\r\n]*\[')
 _OBJECT_START = re.compile(r"\{")
-_FLOW_HINT = re.compile(r'"(?:records|properties|flowRecords|flowTuples|flowLogVersion)"[ \t\r\n]*:|"\d{10,13},')
+_FLOW_HINT = re.compile(
+    r'"(?:records|properties|flowRecords|flowTuples|flowLogVersion|flowLogGUID|flowLogResourceID|category|operationName|'
+    r'systemId|macAddress)"[ \t\r\n]*:|"\d{10,13},'
+)
 _TUPLE_TEXT = re.compile(r'"\d{10,13},[^"\n]*(?:"|$)')
 _CUT_TOKEN = re.compile(r"-|\.|[eE][+-]?|t(?:r(?:u)?)?|f(?:a(?:l(?:s)?)?)?|n(?:u(?:l)?)?|u[0-9a-fA-F]{0,3}")
 _WS_BYTES = re.compile(rb"[ \t\r\n]*")
@@ -146,13 +149,15 @@ class _Classify:
             self.reject("not a record (an element of records that is not an object)", line, f"{label}: {_describe(el)}", el)
 
 
-def _shape(c: Contents, one_per_line: bool) -> None:
+def _shape(c: Contents, one_per_line: Any) -> None:
+    """The file's shape from how its values lie: one value is what it is; several are NDJSON when each
+    starts a line and none that decodes spans lines, else concatenated documents."""
     if not c.flow:
         return
-    if len(c.tops) == 1:
-        c.shape = c.tops[0][2]
+    if len(c.tops) > 1:
+        c.shape = "ndjson" if one_per_line(c.tops) else "concatenated"
     else:
-        c.shape = "ndjson" if one_per_line else "concatenated"
+        c.shape = c.tops[0][2] if c.tops and c.tops[0][2] != "broken" else "record"
 
 
 def _why_not(c: Contents) -> str:
@@ -260,6 +265,14 @@ def _gunzip(raw: bytes, source: str, c: Contents) -> bytes:
     return b"".join(out)
 
 
+def _one_per_line(text: Any, newline: Any, values: list[tuple[int, int, str]]) -> bool:
+    """Every value starts on a line of its own, and none that decodes holds a newline (NDJSON)."""
+    return all(
+        (i == 0 or text.find(newline, values[i - 1][1], a) >= 0) and (kind == "broken" or text.find(newline, a, b) < 0)
+        for i, (a, b, kind) in enumerate(values)
+    )
+
+
 # -- the fast decoder's documents ------------------------------------------------------------------------
 def _fast(data: bytes, docs: list[Any], firsts: list[int], lasts: list[int], c: Contents) -> Contents:
     cls = _Classify(c, c.text)
@@ -270,11 +283,7 @@ def _fast(data: bytes, docs: list[Any], firsts: list[int], lasts: list[int], c: 
             line += data.count(b"\n", at, a)
             at = a
         c.tops.append((a, b, cls.top(doc, "", line if c.multi else None)))
-    one_per_line = c.multi and all(
-        data.find(b"\n", a, b) < 0 and (i + 1 == len(firsts) or data.find(b"\n", b, firsts[i + 1]) >= 0)
-        for i, (a, b) in enumerate(zip(firsts, lasts))
-    )
-    _shape(c, one_per_line)
+    _shape(c, lambda values: _one_per_line(data, b"\n", values))
     if not c.flow:
         c.not_flow_log = _why_not(c)
     return c
@@ -311,6 +320,7 @@ class _Walker:
         self.dec = json.JSONDecoder(parse_int=_int)
         self._newlines: list[int] | None = None
         self._noted: set[str] = set()
+        self.ended_damaged = False  # the text ends inside a damaged or cut value
 
     # positions
     def ws(self, pos: int) -> int:
@@ -339,7 +349,8 @@ class _Walker:
         try:
             return self.dec.raw_decode(self.t, pos)
         except json.JSONDecodeError as exc:
-            raise _Broken(exc.pos, exc.msg, _is_cut(self.t, exc)) from None
+            msg = exc.msg[:-3] if exc.msg.endswith(" at") else exc.msg  # "Invalid control character at"
+            raise _Broken(exc.pos, msg, _is_cut(self.t, exc)) from None
         except RecursionError:
             raise FlowLogError("JSON nesting is too deep", file=self.source) from None
 
@@ -366,17 +377,16 @@ class _Walker:
                     end, kind = self.broken(pos, b, "", line, top=True), "broken"
                 else:
                     kind = self.cls.top(value, "", line)
-            c.tops.append((pos, end, kind))
+            last = end
+            while last > pos and t[last - 1] in " \t\r\n":
+                last -= 1
+            c.tops.append((pos, last, kind))
             pos = self.ws(end)
         c.multi = len(c.tops) > 1
         if not c.multi:  # one document: locations need no line of their own
             c.records = [(r, None) for r, _ in c.records]
             c.elements = [(r, None, w, k, tr) for r, _, w, k, tr in c.elements]
-        one_per_line = all(
-            t.find("\n", a, b) < 0 and (i + 1 == len(c.tops) or t.find("\n", b, c.tops[i + 1][0]) >= 0)
-            for i, (a, b, _) in enumerate(c.tops)
-        )
-        _shape(c, one_per_line)
+        _shape(c, lambda values: _one_per_line(t, "\n", values))
         if not c.flow:
             c.not_flow_log = _why_not(c)
 
@@ -387,6 +397,8 @@ class _Walker:
         while True:
             q = self.ws(q)
             if q >= n:
+                if self.ended_damaged:  # the damage already said how the file ends
+                    return n
                 what = "records array" if blob else "array"
                 self.note(f"the file ends inside the {what} after {i} element(s), none of them cut: "
                           "the array is not closed")
@@ -410,7 +422,7 @@ class _Walker:
                 # a key where a record should be (Microsoft's published v1 sample: "records": [ inside records)
                 resume = self.resume(after + 1)
                 self.c.elements.append((
-                    "stray key inside the records array", line,
+                    "stray key inside the records array", None,
                     f"{label} ({self.at(q)}): {json.dumps(value)[:40]}: where a record should be",
                     self.tuples(q, resume), IN_BROKEN_JSON))
                 q = resume
@@ -421,7 +433,7 @@ class _Walker:
                 self.cls.top(value, label, line)
             if after < n and t[after] not in ",]":
                 resume = self.resume(after)
-                self.c.elements.append(("stray text inside an array", line,
+                self.c.elements.append(("stray text inside an array", None,
                                         f"after {label} ({self.at(after)}): {t[after:after + 30]!r}",
                                         self.tuples(after, resume), IN_BROKEN_JSON))
                 q = resume
@@ -464,22 +476,27 @@ class _Walker:
     def broken(self, q: int, b: _Broken, label: str, line: int, *, top: bool) -> int:
         """A value that does not decode, from ``q``: truncated, or malformed up to the next record."""
         resume = self.resume(q + 1)
-        looks = bool(_FLOW_HINT.search(self.t, q, resume))
-        name = label or "value"
+        self.ended_damaged = resume >= self.n
+        looks = bool(_FLOW_HINT.search(self.t, q, resume)) or (self.c.flow and self.t[q] == "{")
+        name = label or ("the record" if looks else "the value")
         if resume >= self.n and b.cut:
             if top and not looks:
-                self.c.elements.append(("JSON cut off", line, f"{name} ({self.at(q)}): the file ends inside it", 0, IN_BROKEN_JSON))
+                self.c.elements.append(("JSON cut off", None, f"{name} at {self.at(q)}: the file ends inside it", 0, IN_BROKEN_JSON))
                 return self.n
             k = self.tuples(q, self.n)
             self.c.flow = True
-            self.c.truncated.append((f"{name} ({self.at(q)})", k))
-            self.note(f"the file ends inside {name} ({self.at(q)}): cut mid-write; its {k} tuple(s) are counted as rejected")
+            self.c.truncated.append((f"{name} at {self.at(q)}", k))
+            self.note(f"the file ends inside {name} at {self.at(q)}: cut mid-write; its {k} tuple(s) are counted as rejected")
             return self.n
         if b.pos < resume:
-            detail = f"{self.at(b.pos)}: {b.msg}"
+            detail = f"{b.msg} at {self.at(b.pos)}"
         else:
-            detail = f"it does not end before the next record at {self.at(resume)}"
+            detail = f"it does not end before the next record, at {self.at(resume)}"
+        if resume < self.n:
+            detail += f"; read on from the next record, at {self.at(resume)}"
         if looks:  # a damaged record still says the file is a flow log
             self.c.flow = True
-        self.c.elements.append(("malformed JSON", line, f"{name} from {self.at(q)} ({detail})", self.tuples(q, resume), IN_BROKEN_JSON))
+        snippet = self.t[q : q + 30].split("\n")[0]
+        self.c.elements.append(("malformed JSON", None, f"{name} at {self.at(q)}, {snippet!r}... ({detail})",
+                                self.tuples(q, resume), IN_BROKEN_JSON))
         return resume
