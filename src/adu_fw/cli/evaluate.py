@@ -41,7 +41,7 @@ def _check_columns(path: str, names: list[str]) -> None:
 
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise AduFwError(f"{path}: lacks column(s) {', '.join(missing)} (found: {', '.join(names) or 'none'}); "
+        raise AduFwError(f"{path}: the flows lack column(s) {', '.join(missing)} (found: {', '.join(names) or 'none'}); "
                          f"expected a header {','.join(REQUIRED)}")
 
 
