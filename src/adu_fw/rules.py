@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .jsonio import shown, small_int
 from .errors import AddressError, PolicyError
 from .ip import parse_prefix
 
@@ -61,7 +62,10 @@ def protocol_number(text: str | int) -> int | None:
         raise PolicyError(f"protocol number {text} is outside 0-255", field="protocol")
     s = str(text).strip()
     if s.isdigit():
-        return protocol_number(int(s))
+        number = small_int(s)
+        if number is None:
+            raise PolicyError(f"protocol number {shown(s)} is outside 0-255", field="protocol")
+        return protocol_number(number)
     for name, num in PROTOCOLS.items():
         if s.lower() == name.lower() or (name == "*" and s.lower() in ("any", "all")):
             return num
@@ -333,10 +337,10 @@ def rule_from_properties(
         )
     prio_raw = _get(props, "priority")
     priority = 0
-    if isinstance(prio_raw, bool) or not isinstance(prio_raw, (int, str)) or not str(prio_raw).strip().isdigit():
-        probs.add("priority", f"expected an integer, got {prio_raw!r}", prio_raw)
+    if small_int(prio_raw) is None or small_int(prio_raw) < 0:  # type: ignore[operator]
+        probs.add("priority", f"expected an integer, got {shown(prio_raw)}", prio_raw)
     else:
-        priority = int(prio_raw)
+        priority = small_int(prio_raw)  # type: ignore[assignment]
         lo, hi = (65000, 65500) if default else (100, 4096)
         if not lo <= priority <= hi:
             probs.add("priority", f"{priority} is outside {lo}-{hi}", prio_raw)

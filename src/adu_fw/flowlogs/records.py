@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..jsonio import small_int
 from .schema import FlowLogError, ReadStats
 
 MAX_TUPLES_PER_RECORD = 10_000_000
@@ -121,7 +122,7 @@ def record_tuples(
         version = 4 if flv in (None, 4) or flv == "4" else None
     elif props is not None:
         v = props.get("Version", props.get("version"))
-        version = int(v) if isinstance(v, int) or (isinstance(v, str) and v.isdigit()) else None
+        version = small_int(v) if not isinstance(v, str) or v.isdigit() else None
     rid = rec.get("resourceId") or rec.get("flowLogResourceID") or rec.get("targetResourceID")
     rmac = rec.get("macAddress") or default_mac
     count = 0

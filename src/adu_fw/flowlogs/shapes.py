@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .. import _scan
+from ..jsonio import LongNumber, decoder
 from .records import SpanText, TupleSpans, tuple_count
 from .schema import FlowLogError
 
@@ -79,17 +80,9 @@ class Contents:
         return f"{self.shape} ({self.compression})" if self.compression else str(self.shape)
 
 
-class _LongNumber(str):
-    """An integer with more digits than Python converts: kept as its text (it is never a valid field)."""
-
-
-def _int(text: str) -> Any:
-    return int(text) if len(text) <= 4000 else _LongNumber(text)
-
-
 def _describe(v: Any) -> str:
-    if isinstance(v, _LongNumber):
-        return f"a number of {len(v)} digits"
+    if isinstance(v, LongNumber):
+        return f"a number of {len(v):,} digits"
     if isinstance(v, dict):
         if not v:
             return "an empty object"
@@ -317,7 +310,7 @@ class _Walker:
     def __init__(self, text: str, source: str, c: Contents) -> None:
         self.t, self.n, self.source, self.c = text, len(text), source, c
         self.cls = _Classify(c, None)
-        self.dec = json.JSONDecoder(parse_int=_int)
+        self.dec = decoder()  # an integer too long to convert stays text (jsonio.LongNumber)
         self._newlines: list[int] | None = None
         self._noted: set[str] = set()
         self.ended_damaged = False  # the text ends inside a damaged or cut value
