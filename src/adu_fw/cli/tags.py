@@ -169,8 +169,10 @@ def _feature_warnings(tags: Any, feature: str | None, selected: list[Any]) -> li
     if without == len(tags):
         return [f"{tags.source}: no tag has networkFeatures (files from before mid-2020 and some API answers do "
                 f"not carry them), so --feature {feature} cannot match any of its {len(tags)} tags; list without --feature"]
-    return [f"{tags.source}: {without} of {len(tags)} tags have no networkFeatures; --feature {feature} leaves them out"
-            + ("" if selected else " (and no other tag has it)")]
+    if selected:  # current files leave networkFeatures null on many tags: not worth a warning when some match
+        return []
+    return [f"{tags.source}: no tag matched --feature {feature}; {without} of {len(tags)} tags have no networkFeatures "
+            "and are left out by any --feature"]
 
 
 def _diff_warnings(old: Any, new: Any) -> list[str]:
