@@ -200,3 +200,24 @@ def test_tags_diff_newer_to_older_and_across_clouds(tmp_path, capsys):
     gov.write_text(json.dumps({"changeNumber": 5, "cloud": "AzureGovernment", "values": []}))
     code, _, err = run(capsys, "tags", "diff", "20240610", gov)
     assert code == 1 and "different clouds (Public:" in err and "AzureGovernment:" in err
+
+
+def test_arm_expressions_and_classbench_with_hostile_numbers(tmp_path, capsys):
+    import pytest
+
+    from adu_fw.errors import PolicyError
+    from adu_fw.policy import Policy
+
+    for expr, says in (("[int('abc')]", "int() of 'abc': not an integer of at most 18 digits"),
+                       (f"[add({LONG}, 1)]", "number of 5,000 digits in an ARM expression")):
+        doc = {"resources": [{"type": "Microsoft.Network/networkSecurityGroups", "name": "n", "properties": {"securityRules": [
+            {"name": "r", "properties": {**rule("r", 100)["properties"], "priority": expr}}]}}]}
+        p = tmp_path / "arm.json"
+        p.write_text(json.dumps(doc))
+        code, out, err = run(capsys, "lint", p)
+        assert code == 1 and "field 'priority'" in out and says in out and len(out) < 500
+        _no_python_text(out + err)
+    cb = tmp_path / "cb.rules"
+    cb.write_text(f"@10.0.0.0/8\t10.0.0.0/8\t0 : {LONG}\t0 : 65535\t0x06/0xFF\n")
+    with pytest.raises(PolicyError, match=r"cb.rules: line 1: port range '0' : '9+\.\.\. \(5,000 characters\) is not within 0-65535"):
+        Policy.from_classbench(cb)

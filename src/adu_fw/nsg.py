@@ -306,7 +306,7 @@ class _Reader:
                     failed = True
                     nsg.errors.append(
                         PolicyError(
-                            f"{value} cannot be resolved offline: {exc}",
+                            f"{jsonio.shown(value) if len(str(value)) > 60 else value} cannot be resolved offline: {exc}",
                             file=self.source,
                             record=f"NSG {nsg.name!r} rule {name!r}",
                             field=key,
