@@ -221,3 +221,24 @@ def test_arm_expressions_and_classbench_with_hostile_numbers(tmp_path, capsys):
     cb.write_text(f"@10.0.0.0/8\t10.0.0.0/8\t0 : {LONG}\t0 : 65535\t0x06/0xFF\n")
     with pytest.raises(PolicyError, match=r"cb.rules: line 1: port range '0' : '9+\.\.\. \(5,000 characters\) is not within 0-65535"):
         Policy.from_classbench(cb)
+
+
+def test_analyze_and_diff_read_fsspec_urls(capsys):
+    import pytest
+
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    root = "/adu-fw-cli-url"
+    fs.pipe(f"{root}/exports/a.log", (EXT / "elastic_nsg" / "testdata.log").read_bytes())
+    try:
+        code, out, _ = run(capsys, "analyze", f"memory://{root}/exports", "--nsg", NSG, *TAGS, "--json",
+                           "--storage-option", "skip_instance_cache=true")
+        rec = json.loads(out)["reconciliation"]
+        assert code in (0, 1) and rec["files_read"][0]["file"] == f"memory://{root}/exports/a.log" and rec["evaluated"] == 11
+        code, out, _ = run(capsys, "diff", "--nsg", NSG, "--old-service-tags", "20240603", "--new-service-tags", "20240610",
+                           "--flows", f"memory://{root}/exports", "--json")
+        assert code == 1 and json.loads(out)["flows_compared"] == 11
+        code, _, err = run(capsys, "analyze", f"memory://{root}/nothing-here", "--nsg", NSG, *TAGS)
+        assert code == 2 and f"memory://{root}/nothing-here: no such file or directory" in err
+    finally:
+        fs.rm(root, recursive=True)

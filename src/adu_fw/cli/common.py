@@ -87,10 +87,15 @@ def kv(items: list[str], opt: str) -> dict[str, str]:
 
 
 def params(args: argparse.Namespace) -> dict[str, object]:
+    return json_values(args.param, "--param")
+
+
+def json_values(items: list[str], opt: str) -> dict[str, Any]:
+    """NAME=VALUE pairs, each value as JSON when it parses (true, 1, [..]) and as text otherwise."""
     import json as _json
 
-    out: dict[str, object] = {}
-    for name, value in kv(args.param, "--param").items():
+    out: dict[str, Any] = {}
+    for name, value in kv(items, opt).items():
         try:
             out[name] = _json.loads(value)
         except ValueError:
@@ -152,12 +157,4 @@ def when(text: str | None, opt: str) -> Any:
 
 def storage_options(items: list[str]) -> dict[str, Any]:
     """--storage-option KEY=VALUE pairs for fsspec (values as JSON when they parse: true, 1, ...)."""
-    import json as _json
-
-    out: dict[str, Any] = {}
-    for name, value in kv(items, "--storage-option").items():
-        try:
-            out[name] = _json.loads(value)
-        except ValueError:
-            out[name] = value
-    return out
+    return json_values(items, "--storage-option")
