@@ -205,3 +205,14 @@ def test_documented_limits_are_enforced(tmp_path, monkeypatch):
     monkeypatch.setattr(flowlogs, "MAX_FILE_BYTES", 10)
     with pytest.raises(FlowLogError, match="the limit is 10"):
         list(read(p))
+
+
+@pytest.mark.parametrize("depth", [50, 500, 950, 975, 990, 3000])
+def test_deep_nesting_in_every_place_of_a_flow_log(depth):
+    """Nested arrays as a document, as an element of records, and inside a record: a result or FlowLogError."""
+    rec = '{"properties": {"Version": 2, "flows": []}}'
+    for text in ("[" * depth + rec + "]" * depth,
+                 '{"records": [' + "[" * depth + '"x"' + "]" * depth + "]}",
+                 '{"records": [{"properties": {"Version": 2, "flows": ' + "[" * depth + "]" * depth + "}}]}",
+                 rec + "\n" + "[" * depth + rec + "]" * depth + "\n"):
+        TARGETS["flowlog_file"](text.encode())

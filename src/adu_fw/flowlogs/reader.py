@@ -47,7 +47,13 @@ def read_bytes(
     raw: bytes, source: str, stats: ReadStats, *, parts: dict[str, Any] | None = None, batch_tuples: int = 500_000
 ) -> Iterator[Pair]:
     """One file's bytes, in any shape, as batches with their flows; ``stats`` is updated."""
-    parts = path_parts(source) if parts is None else parts
+    try:
+        yield from _read_bytes(raw, source, stats, path_parts(source) if parts is None else parts, batch_tuples)
+    except RecursionError:  # a document nested deeper than the interpreter walks, wherever it was met
+        raise FlowLogError("JSON nesting is too deep", file=source) from None
+
+
+def _read_bytes(raw: bytes, source: str, stats: ReadStats, parts: dict[str, Any], batch_tuples: int) -> Iterator[Pair]:
     contents = decode(raw, source)
     if contents.not_flow_log:
         stats.skipped_files.append({"path": source, "reason": contents.not_flow_log})
