@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["LongNumber", "loads", "decoder", "shown", "small_int"]
+__all__ = ["LongNumber", "loads", "decoder", "parse_int", "shown", "small_int"]
 
 MAX_DIGITS = 4000  # below Python's int-conversion limit (4,300 digits)
 _SMALL = re.compile(r"\s*-?\d{1,18}\s*")
@@ -24,17 +24,18 @@ class LongNumber(str):
         return f"{self[:20]}... (a number of {len(self.lstrip('-')):,} digits)"
 
 
-def _int(text: str) -> Any:
+def parse_int(text: str) -> Any:
+    """``parse_int`` for any ``json`` decoder: an int, or a ``LongNumber`` past the conversion limit."""
     return int(text) if len(text) <= MAX_DIGITS else LongNumber(text)
 
 
 def decoder() -> json.JSONDecoder:
-    return json.JSONDecoder(parse_int=_int)
+    return json.JSONDecoder(parse_int=parse_int)
 
 
 def loads(text: str | bytes) -> Any:
     """``json.loads`` whose integers never exceed Python's conversion limit (see ``LongNumber``)."""
-    return json.loads(text, parse_int=_int)
+    return json.loads(text, parse_int=parse_int)
 
 
 def shown(value: Any, width: int = 60) -> str:
