@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from . import jsonio
 from .arm import Deployment, Unknown, Unresolved, expand
 from .arm import loads as json_loads
 from .arm.expr import name_handles
@@ -120,7 +121,7 @@ def _ports(values: Any, where: str, source: str | None) -> tuple[tuple[int, int]
         try:
             a, b = int(lo), int(hi or lo)
         except ValueError:
-            raise PolicyError(f"{text!r} is not a port or range", file=source, record=where, field="destinationPorts") from None
+            raise PolicyError(f"{jsonio.shown(text)} is not a port or range", file=source, record=where, field="destinationPorts") from None
         if not 0 <= a <= b <= 65535:
             raise PolicyError(f"{text!r}: ports are 0-65535, ranges in order", file=source, record=where, field="destinationPorts")
         out.append((a, b))
@@ -333,6 +334,16 @@ def _fqdn_match(pattern: str, fqdn: str) -> bool:
     return p == f
 
 
+def _priority(value: Any, source: str | None, where: str) -> int:
+    """A priority as an int (absent: 0); anything else is an error naming where it is."""
+    if value is None or value == "":
+        return 0
+    number = jsonio.small_int(value)
+    if number is None:
+        raise PolicyError(f"expected an integer, got {jsonio.shown(value)}", file=source, record=where, field="priority")
+    return number
+
+
 def _load_doc(source: Any) -> Any:
     if isinstance(source, (str, Path)):
         p = Path(source)
@@ -366,13 +377,6 @@ def _action(value: Any, where: str, source: str | None) -> str:
         if text == canon.lower():
             return canon
     raise PolicyError(f"{value!r} is not Allow, Deny or Dnat", file=source, record=where, field="action")
-
-
-def _int_or(value: Any, default: int = 0) -> int:
-    try:
-        return int(value) if value is not None and not isinstance(value, bool) else default
-    except (TypeError, ValueError):
-        return default
 
 
 @dataclass
@@ -577,7 +581,7 @@ class _Reader:
         if isinstance(prio, Unknown):
             self._unread("network", "*", "*", name, depth, -1, -1, 0, f"its priority is unknown ({prio.error})", cause=prio)
             return
-        prio = _int_or(prio)
+        prio = _priority(prio, self.source, f"rule collection group {name}")
         colls = pl.get("rulecollections")
         if isinstance(colls, Unknown):
             self._unread("network", "*", "*", name, depth, prio, -1, 0, f"its rule collections are unknown ({colls.error})", cause=colls)
@@ -593,7 +597,7 @@ class _Reader:
                 self._unread("network", "*", cname, name, depth, prio, -1, 0, f"collection {cname!r}: {bad.error}", cause=bad)
                 continue
             ctype = str(c.get("rulecollectiontype", "")).lower()
-            cprio = _int_or(c.get("priority"))
+            cprio = _priority(c.get("priority"), self.source, f"rule collection {name}/{cname}")
             action = _action(_lower(c.get("action") or {}).get("type", "Allow"), f"collection {name}/{cname}", source)
             rules = c.get("rules")
             if isinstance(rules, Unknown):
@@ -610,7 +614,7 @@ class _Reader:
             self._unread("network", "*", "*", name, depth, -1, -1, 0, f"rule group {name!r}: {reason}", cause=props)
             return
         pl = _lower(props)
-        prio = _int_or(pl.get("priority")) if not isinstance(pl.get("priority"), Unknown) else -1
+        prio = _priority(pl.get("priority"), self.source, f"rule group {name}") if not isinstance(pl.get("priority"), Unknown) else -1
         rules = pl.get("rules")
         if isinstance(rules, Unknown):
             self._unread("network", "*", "*", name, depth, prio, -1, 0, f"its rules are unknown ({rules.error})", cause=rules)
@@ -621,7 +625,8 @@ class _Reader:
             rl = _lower(rule)
             rname = rl.get("name") if isinstance(rl.get("name"), str) else f"rule{ri}"
             rtype = str(rl.get("ruletype", "")).lower()
-            rprio = _int_or(rl.get("priority")) if not isinstance(rl.get("priority"), Unknown) else -1
+            rprio = (_priority(rl.get("priority"), self.source, f"rule {name}/{rname}")
+                     if not isinstance(rl.get("priority"), Unknown) else -1)
             act = rl.get("action")
             if isinstance(act, Unknown) or (isinstance(act, dict) and isinstance(_lower(act).get("type"), Unknown)):
                 self._unread("network", "*", rname, name, depth, prio, rprio, 0, "its action is unknown",
@@ -676,13 +681,13 @@ class _Reader:
                 action = _action(_lower(cp.get("action") or {}).get("type", "Allow"), f"collection {cname}", source)
                 rules = cp.get("rules")
                 if isinstance(rules, Unknown):
-                    self._unread(kind, "*", cname, "classic", 0, 0, _int_or(cp.get("priority")), 0, f"its rules are unknown ({rules.error})", cause=rules)
+                    self._unread(kind, "*", cname, "classic", 0, 0, _priority(cp.get("priority"), self.source, f"rule collection {cname}"), 0, f"its rules are unknown ({rules.error})", cause=rules)
                     continue
                 for ri, rule in enumerate(_seq(rules, self.source, f"collection {cname}", "rules")):
                     if isinstance(rule, dict):
                         rule = dict(_lower(rule))
                         rule.setdefault("ruletype", {"nat": "NatRule", "network": "NetworkRule", "application": "ApplicationRule"}[kind])
-                    self._rule(rule, kind, cname, "classic", 0, 0, _int_or(cp.get("priority")), ri, action, source)
+                    self._rule(rule, kind, cname, "classic", 0, 0, _priority(cp.get("priority"), self.source, f"rule collection {cname}"), ri, action, source)
 
     def _addresses(self, r: dict[str, Any], addr_key: str, group_key: str, where: str, source: str | None,
                    *, tags_allowed: bool, fqdn_key: str | None = None) -> tuple[list[str] | None, str | None]:
@@ -797,10 +802,11 @@ class _Reader:
             for p in _seq(r.get("protocols"), source, where, "protocols"):
                 pl = _lower(p) if isinstance(p, dict) else {}
                 ptype = str(pl.get("protocoltype", "")).lower()
-                port = pl.get("port") or APP_PORTS.get(ptype, 443)
-                if not isinstance(p, dict) or isinstance(port, bool) or not str(port).isdigit():
-                    raise PolicyError(f"expected {{protocolType, port}}, got {p!r}", file=source, record=where, field="protocols")
-                rule.app_protocols.append((ptype, int(port)))
+                port = jsonio.small_int(pl.get("port") or APP_PORTS.get(ptype, 443))
+                if not isinstance(p, dict) or port is None or not 0 <= port <= 65535:
+                    raise PolicyError(f"expected {{protocolType, port 0-65535}}, got {jsonio.shown(p)}", file=source,
+                                      record=where, field="protocols[].port")
+                rule.app_protocols.append((ptype, port))
             rule.target_fqdns = [str(f) for f in _seq(r.get("targetfqdns"), source, where, "targetFqdns")]
             if r.get("fqdntags"):
                 self.notes.append(f"{where}: FQDN tags {r.get('fqdntags')} are not expanded (Microsoft publishes no list)")

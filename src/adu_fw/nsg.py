@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import jsonio
 from .arm import Deployment, Problem, Resource, Unknown, Unresolved, expand, is_expression
 from .arm import loads as json_loads
 from .arm.expr import name_handles
@@ -531,8 +532,7 @@ def _identity(name: Any, props: dict[str, Any]) -> tuple[str, str, int | None]:
     return (
         name if isinstance(name, str) else repr(name),
         direction.strip().capitalize() if isinstance(direction, str) else "",
-        int(prio) if isinstance(prio, int) and not isinstance(prio, bool) else
-        int(prio) if isinstance(prio, str) and prio.strip().isdigit() else None,
+        jsonio.small_int(prio),
     )
 
 

@@ -38,6 +38,8 @@ def _tokenize(text: str) -> list[tuple[str, Any]]:
             out.append(("str", m.group("str")[1:-1].replace("''", "'")))
         elif m.group("num") is not None:
             n = m.group("num")
+            if len(n) > 19:  # more digits than any ARM integer (64-bit) has
+                raise Unresolved(f"number of {len(n):,} digits in an ARM expression")
             out.append(("num", float(n) if "." in n else int(n)))
         elif m.group("ident") is not None:
             out.append(("ident", m.group("ident")))

@@ -17,6 +17,7 @@ import re
 import urllib.parse
 from typing import Any, Callable
 
+from ..jsonio import shown, small_int
 from .deployment import STANDIN_TIME, arm_guid, unique_string
 from .values import Unknown, Unresolved, describe_type, first_unknown, force, text
 
@@ -203,11 +204,12 @@ def _to_int(args: list[Any]) -> Any:
     v = args[0]
     if isinstance(v, bool):
         raise Unresolved("int() cannot convert a bool")
-    if isinstance(v, (int, float)):
+    if isinstance(v, float):
         return int(v)
-    if isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+\s*", v):
-        return int(v)
-    raise Unresolved(f"int() cannot convert {v!r}")
+    number = small_int(v.lstrip("+") if isinstance(v, str) else v)
+    if number is None:
+        raise Unresolved(f"int() of {shown(v)}: not an integer of at most 18 digits")
+    return number
 
 
 @builtin("float")

@@ -1,4 +1,4 @@
-"""JSON as ARM reads templates: ``//`` and ``/* */`` comments outside strings, and strings that
+"""JSON as ARM reads templates (integers too long to convert stay text, as in ``jsonio``): ``//`` and ``/* */`` comments outside strings, and strings that
 span lines (both accepted by Resource Manager and written by the AKS baseline templates).
 
 Comments are replaced by spaces (newlines kept), so a JSON error still points at the line and
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from ..jsonio import parse_int  # an integer too long for Python to convert stays its text
 
 __all__ = ["loads", "strip_comments", "has_comments"]
 
@@ -60,8 +62,8 @@ def strip_comments(text: str) -> str:
 def loads(text: str) -> Any:
     """``json.loads`` of ``text`` after :func:`strip_comments` (only when it holds a comment)."""
     try:
-        return json.loads(text, strict=False)
+        return json.loads(text, strict=False, parse_int=parse_int)
     except json.JSONDecodeError:
         if not has_comments(text):
             raise
-    return json.loads(strip_comments(text), strict=False)
+    return json.loads(strip_comments(text), strict=False, parse_int=parse_int)

@@ -137,14 +137,22 @@ def kv(items: list[str], opt: str) -> dict[str, str]:
 
 
 def params(args: argparse.Namespace) -> dict[str, object]:
-    import json as _json
-
+    """ARM parameters: the ``--parameters`` files in order, then ``--param`` (which wins)."""
     from ..arm import load_parameters_file
 
     out: dict[str, object] = {}
     for path in getattr(args, "parameters", None) or []:
         out.update(load_parameters_file(path))
-    for name, value in kv(args.param, "--param").items():
+    out.update(json_values(args.param, "--param"))
+    return out
+
+
+def json_values(items: list[str], opt: str) -> dict[str, Any]:
+    """NAME=VALUE pairs, each value as JSON when it parses (true, 1, [..]) and as text otherwise."""
+    import json as _json
+
+    out: dict[str, Any] = {}
+    for name, value in kv(items, opt).items():
         try:
             out[name] = _json.loads(value)
         except ValueError:
@@ -238,3 +246,8 @@ def when(text: str | None, opt: str) -> Any:
     except ValueError:
         raise AduFwError(f"{opt} expects an ISO date or time such as 2024-06-10 or 2024-06-10T13:00, got {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def storage_options(items: list[str]) -> dict[str, Any]:
+    """--storage-option KEY=VALUE pairs for fsspec (values as JSON when they parse: true, 1, ...)."""
+    return json_values(items, "--storage-option")

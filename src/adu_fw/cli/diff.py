@@ -9,7 +9,7 @@ from ..errors import AduFwError
 from ..policy import Policy
 from ..render import dump_json
 from ..servicetags import load_cached
-from .common import EXIT_FINDINGS, EXIT_OK, deployment_of, kv, params, template_options
+from .common import EXIT_FINDINGS, EXIT_OK, deployment_of, kv, params, storage_options, template_options
 
 
 def _print_regions(changes: Any) -> None:
@@ -17,8 +17,8 @@ def _print_regions(changes: Any) -> None:
         r = c.region
         print(f"\n{c.direction} {r['family']} {r['protocols']} src ports {r['src_ports']} dst ports {r['dst_ports']}: "
               f"{c.old['access']} ({c.old['rule']}) -> {c.new['access']} ({c.new['rule']})")
-        print(f"  src ({r['src_addresses']:,} addresses): {', '.join(r['src'])}")
-        print(f"  dst ({r['dst_addresses']:,} addresses): {', '.join(r['dst'])}")
+        print(f"  src ({r['src_addresses']:,} addresses): {_some(r['src'], 'prefixes')}")
+        print(f"  dst ({r['dst_addresses']:,} addresses): {_some(r['dst'], 'prefixes')}")
 
 
 def cmd_plan_diff(args: argparse.Namespace) -> int:
@@ -89,23 +89,39 @@ def cmd_diff(args: argparse.Namespace) -> int:
                          "--old-effective/--new-effective, or --terraform-plan")
     old_ref, old = side("old")
     new_ref, new = side("new")
-    d = diff(old, new, flows=args.flows or None)
+    d = diff(old, new, flows=args.flows or None, storage_options=storage_options(args.storage_option))
+    empty = d.flows_read.nothing_read if d.flows_read is not None else None
     if args.json:
         doc = d.to_dict()
         doc["old"] = {"nsg": old_ref, "service_tags": old.service_tags.source}
         doc["new"] = {"nsg": new_ref, "service_tags": new.service_tags.source}
+        if empty:
+            doc["error"] = f"--flows {' '.join(args.flows)}: {empty}"
         dump_json(doc)
     else:
         print(f"old: {old_ref} with {old.service_tags.source}")
         print(f"new: {new_ref} with {new.service_tags.source}")
         print(f"{len(d.changes)} region(s) of the flow space change decision or deciding rule")
         _print_regions(d.changes)
-        if args.flows:
+        if args.flows and not empty:
             print(f"\nrecorded flows compared: {d.flows_compared:,}; changed: {d.flows_changed:,}")
-            for f in d.flow_changes[:20]:
+            for f in d.flow_changes[:TEXT_ITEMS]:
                 print(f"  {f['direction']} {f['src_ip']} -> {f['dst_ip']}:{f['dst_port']}: "
                       f"{f['old']['access']} ({f['old']['rule']}) -> {f['new']['access']} ({f['new']['rule']})")
+            if len(d.flow_changes) > TEXT_ITEMS:
+                print(f"  ... {len(d.flow_changes) - TEXT_ITEMS:,} more changed flows (all of them in --json)")
+    if empty:  # replaying nothing is not a diff of the recorded flows: say what was found instead
+        raise AduFwError(f"--flows {' '.join(args.flows)}: {empty}")
     return EXIT_FINDINGS if d else EXIT_OK
+
+
+TEXT_ITEMS = 12  # text output abbreviates long lists (and says how many it left out); --json never does
+
+
+def _some(items: list[str], what: str) -> str:
+    if len(items) <= TEXT_ITEMS:
+        return ", ".join(items)
+    return ", ".join(items[:TEXT_ITEMS]) + f", ... {len(items) - TEXT_ITEMS} more {what} (all in --json)"
 
 
 def register(sub: Any) -> None:
@@ -126,7 +142,10 @@ def register(sub: Any) -> None:
         p.add_argument(f"--{which}-nic-nsg", metavar="FILE[:NAME]")
     p.add_argument("--old-service-tags", metavar="FILE", help="default: the newest embedded file")
     p.add_argument("--new-service-tags", metavar="FILE", help="default: the newest embedded file")
-    p.add_argument("--flows", metavar="PATH", nargs="+", help="flow logs to replay through both sides")
+    p.add_argument("--flows", metavar="PATH", nargs="+",
+                   help="flow logs to replay through both sides (files, directories, globs or fsspec URLs, any shape)")
+    p.add_argument("--storage-option", metavar="KEY=VALUE", action="append", default=[],
+                   help="fsspec storage option for --flows URLs (repeatable)")
     p.add_argument("--terraform-plan", metavar="FILE[:NAME]",
                    help="a Terraform plan (terraform show -json): every NSG's change.before against its change.after "
                    "(NAME: one NSG, by name or address)")
