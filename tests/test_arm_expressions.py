@@ -191,7 +191,7 @@ def test_json_with_comments_and_multiline_strings():
     with pytest.raises(json.JSONDecodeError) as e:
         loads('{\n// c\n"a": }')
     assert e.value.lineno == 3
-    with pytest.raises(ValueError, match="unterminated /\\* comment starting at line 2"):
+    with pytest.raises(ValueError, match="unterminated /\\* comment"):
         loads('{\n/* open\n"a": 1}')
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,12 +23,12 @@ import pyarrow as pa
 
 from . import jsonio
 from .arm import Deployment, Unknown, Unresolved, expand
-from .arm import loads as json_loads
 from .arm.expr import name_handles
 from .arm.scope import Context, Scope, placeholder_name
 from .arm.values import first_unknown
 from .compile import PORTED_TCP_UDP, CompiledPolicy, MatchRule, assemble, build_classifier
 from .errors import PolicyError
+from .jsonpos import read_json
 from .servicetags import ServiceTags, load_cached
 
 __all__ = ["FirewallRule", "FirewallPolicy", "FirewallVerdict", "rule_order"]
@@ -345,19 +344,8 @@ def _priority(value: Any, source: str | None, where: str) -> int:
 
 
 def _load_doc(source: Any) -> Any:
-    if isinstance(source, (str, Path)):
-        p = Path(source)
-        try:
-            return json_loads(p.read_text(encoding="utf-8-sig"))
-        except OSError as exc:
-            raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=str(p)) from None
-        except UnicodeDecodeError as exc:
-            raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=str(p)) from None
-        except ValueError as exc:
-            raise PolicyError(f"malformed JSON: {exc}", file=str(p)) from None
-        except RecursionError:
-            raise PolicyError("JSON nesting is too deep", file=str(p)) from None
-    return source
+    """A parsed document as given, or a file read as templates are (``jsonpos.read_json``)."""
+    return read_json(source) if isinstance(source, (str, Path)) else source
 
 
 FP = "microsoft.network/firewallpolicies"

@@ -12,18 +12,17 @@ them all (``adu-fw lint``).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import jsonio
-from .arm import Deployment, Problem, Resource, Unknown, Unresolved, expand, is_expression
-from .arm import loads as json_loads
+from .arm import Deployment, Problem, Resource, Unknown, Unresolved, expand
 from .arm.expr import name_handles
 from .arm.scope import Context, EmptyDefault, Scope, placeholder_name
 from .arm.values import first_unknown
 from .errors import PolicyError
+from .jsonpos import read_json
 from .rules import MAX_RULES, Rule, default_rules, rule_from_properties
 
 __all__ = ["NSG", "NsgList", "UnreadRule", "read_nsgs", "load_nsg", "split_ref", "select_nsg"]
@@ -107,24 +106,15 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def _read_json(path: Path) -> Any:
-    source = str(path)
+    """The document (BOM, comments, multi-line strings and long integers tolerated; ``jsonpos``), within
+    the NSG file size limit."""
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise PolicyError(f"file is {size} bytes; the limit for an NSG file is {MAX_FILE_BYTES}", file=source)
-        raw = path.read_bytes()
     except OSError as exc:
-        raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
-    try:
-        return json_loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=source) from None
-    except json.JSONDecodeError as exc:
-        raise PolicyError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=source) from None
-    except ValueError as exc:  # an unterminated /* comment
-        raise PolicyError(f"malformed JSON: {exc}", file=source) from None
-    except RecursionError:
-        raise PolicyError("JSON nesting is too deep", file=source) from None
+        raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
+    if size > MAX_FILE_BYTES:
+        raise PolicyError(f"file is {size} bytes; the limit for an NSG file is {MAX_FILE_BYTES}", file=str(path))
+    return read_json(path)
 
 
 class NsgList(list):  # type: ignore[type-arg]

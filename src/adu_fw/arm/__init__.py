@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from .deployment import Deployment, arm_guid, parse_reference, unique_string
 from .jsonc import loads, strip_comments
-from .scope import Context, Env, Scope
+from .scope import Context, Scope
 from .template import Expansion, Problem, Resource, expand, load_parameters_file, parameters_from_document
 from .values import Unknown, Unresolved, force, is_expression
 
