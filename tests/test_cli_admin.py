@@ -123,3 +123,25 @@ def test_lint_lists_every_admin_rule_problem(capsys, files, tmp_path):
     assert "admin rule ?/?/a: field 'priority': 5000 is outside 1-4096" in problems["priority"]
     assert "expected Inbound or Outbound, got 'In'" in problems["direction"]
     assert str(bad) in problems["sources"] and "unknown service tag 'NoSuchTag'" in problems["sources"]
+
+
+def test_exposure_takes_the_admin_stage_into_account(capsys, tmp_path):
+    from nsgkit import nsg, rule
+
+    open_nsg = tmp_path / "open.json"
+    open_nsg.write_text(json.dumps(nsg("open-nsg", rule("rdp-from-anywhere", 100, protocol="Tcp", dport="3389"),
+                                       rule("web", 200, protocol="Tcp", dport="443"))))
+    admin = tmp_path / "admin.json"
+    admin.write_text(json.dumps(demo_admin_rules()))
+    argv = ["exposure", "--nsg", open_nsg, "--vnet", "10.20.0.0/16", "--service-tags", "20240610", "--json"]
+    code, out, _ = run(capsys, *argv)
+    before = {(e["rule"], tuple(e["ports"] or ())) for e in json.loads(out)["exposures"]}
+    assert ("rdp-from-anywhere", ("3389",)) in before
+    code, out, _ = run(capsys, *argv, "--admin-rules", admin)
+    doc = json.loads(out)
+    after = {(e["rule"], tuple(e["ports"] or ())) for e in doc["exposures"]}
+    # the admin Deny of 3389 from the Internet closes RDP; the scanner's AlwaysAllow opens every TCP port to it
+    assert not any(r == "rdp-from-anywhere" for r, _ in after) and ("web", ("443",)) in after
+    scanner = [e for e in doc["exposures"] if e["rule"] == "AllowSecurityScanner"]
+    assert scanner and scanner[0]["sources"] == ["198.51.100.0/28"] and scanner[0]["allowed_by"][0]["level"] == "admin"
+    assert any("security admin rules" in n for n in doc["summary"]["notes"])

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from .arm import ArmContext, Unresolved
 from .errors import AddressError, PolicyError
 from .ip import parse_prefix
-from .rules import CONTEXT_TAGS, PORTED, PROTOCOLS, _parse_ports
+from .rules import CONTEXT_TAGS, PROTOCOLS, _parse_ports, _ports_text
 
 __all__ = [
     "AddressItem",
@@ -130,12 +130,6 @@ class AdminRule:
             "networkManager": self.network_manager,
             "appliesToGroups": list(self.applies_to),
         }
-
-
-def _ports_text(ports: tuple[tuple[int, int], ...]) -> str:
-    if ports == ((0, 65535),):
-        return "*"
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ports)
 
 
 def strip_log_suffix(logged: str) -> str:
@@ -285,9 +279,10 @@ def _groups(items: Any) -> tuple[str, ...]:
 
 
 class _Reader:
-    def __init__(self, source: str | None, params: Mapping[str, Any]) -> None:
+    def __init__(self, source: str | None, params: Mapping[str, Any], deployment: Any = None) -> None:
         self.source = source
         self.params = params
+        self.deployment = deployment  # resourceGroup(), subscription(), ... (adu_fw.arm.Deployment)
         self.out = AdminRules(sources=[source] if source else [])
         self.position = 0
 
@@ -295,7 +290,7 @@ class _Reader:
     def read(self, doc: Any, where: _Where, depth: int = 0) -> None:
         if depth > MAX_DEPTH:
             raise PolicyError("JSON nesting is too deep", file=self.source)
-        ctx = ArmContext(values=self.params)
+        ctx = ArmContext(values=self.params, deployment=self.deployment)
         if isinstance(doc, list):
             for item in doc:
                 if isinstance(item, dict) and _looks_like_rule(_lower(item)):
@@ -339,7 +334,7 @@ class _Reader:
 
     def _template(self, top: dict[str, Any]) -> None:
         ctx = ArmContext(*(top.get(k) if isinstance(top.get(k), dict) else {} for k in ("parameters", "variables")),
-                         self.params)
+                         self.params, deployment=self.deployment)
         applies: dict[tuple[str, str], tuple[str, ...]] = {}
         found: list[tuple[dict[str, Any], _Where]] = []
 
@@ -479,6 +474,8 @@ class _Reader:
         priority = 0
         if isinstance(raw_prio, bool) or not isinstance(raw_prio, (int, str)) or not str(raw_prio).strip().isdigit():
             bad("priority", "expected an integer 1-4096", raw_prio)
+        elif len(str(raw_prio).strip()) > 9:  # a number past any priority (and past what int() converts)
+            bad("priority", "outside 1-4096", raw_prio)
         else:
             priority = int(raw_prio)
             if not 1 <= priority <= 4096:
@@ -580,7 +577,7 @@ def _looks_like_rule(low: dict[str, Any]) -> bool:
 
 def read_admin_rules(
     source: str | Path | Any, *, collection: str | None = None, params: Mapping[str, Any] | None = None,
-    source_name: str | None = None,
+    source_name: str | None = None, deployment: Any = None,
 ) -> AdminRules:
     """Every admin rule of one input (errors and warnings collected), optionally one collection of it."""
     if isinstance(source, (str, Path)):
@@ -589,7 +586,7 @@ def read_admin_rules(
         src: str | None = str(path)
     else:
         doc, src = source, source_name
-    reader = _Reader(src, params or {})
+    reader = _Reader(src, params or {}, deployment)
     reader.read(doc, _Where())
     out = reader.out
     if collection is not None:
@@ -616,11 +613,11 @@ def _select(rules: AdminRules, selector: str, source: str | None) -> AdminRules:
 
 
 def load_admin_rules(source: str | Path | Any, *, collection: str | None = None,
-                     params: Mapping[str, Any] | None = None) -> AdminRules:
+                     params: Mapping[str, Any] | None = None, deployment: Any = None) -> AdminRules:
     """Read and validate; raises the first error (with a count of the others)."""
     if isinstance(source, str) and collection is None:
         source, collection = split_admin_ref(source)
-    out = read_admin_rules(source, collection=collection, params=params)
+    out = read_admin_rules(source, collection=collection, params=params, deployment=deployment)
     out.raise_first()
     if not out.rules:
         raise PolicyError("no security admin rule found", file=str(source) if isinstance(source, (str, Path)) else None)
@@ -630,14 +627,14 @@ def load_admin_rules(source: str | Path | Any, *, collection: str | None = None,
 AdminSource = Any  # AdminRules, "FILE[:COLLECTION]", a Path, a parsed document, or a list of these
 
 
-def admin_rules_of(source: AdminSource, params: Mapping[str, Any] | None = None) -> AdminRules | None:
+def admin_rules_of(source: AdminSource, params: Mapping[str, Any] | None = None, deployment: Any = None) -> AdminRules | None:
     """``Policy(admin_rules=...)``: one input or several (configurations in the order given)."""
     if source is None:
         return None
     if isinstance(source, AdminRules):
         return source
     items: Sequence[Any] = source if isinstance(source, (list, tuple)) and not _is_rule_list(source) else [source]
-    parts = [s if isinstance(s, AdminRules) else load_admin_rules(s, params=params) for s in items]
+    parts = [s if isinstance(s, AdminRules) else load_admin_rules(s, params=params, deployment=deployment) for s in items]
     out = AdminRules.combine(parts)
     out.raise_first()
     return out
@@ -646,9 +643,6 @@ def admin_rules_of(source: AdminSource, params: Mapping[str, Any] | None = None)
 def _is_rule_list(value: Sequence[Any]) -> bool:
     return bool(value) and all(isinstance(x, dict) for x in value)
 
-
-def ported(protocol: int) -> bool:
-    return protocol in PORTED
 
 
 # -- flow-log names --------------------------------------------------------------------------------
@@ -711,10 +705,10 @@ class AdminMatches:
                 self.counts[full] = self.counts.get(full, 0) + int(n)
 
 
-def lint(ref: str, tags: Any, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def lint(ref: str, tags: Any, params: Mapping[str, Any] | None = None, deployment: Any = None) -> dict[str, Any]:
     """Every problem of one admin-rule input (``adu-fw lint --admin-rules``): errors, unknown tags, warnings."""
     path, selector = split_admin_ref(ref)
-    rules = read_admin_rules(path, collection=selector, params=params)
+    rules = read_admin_rules(path, collection=selector, params=params, deployment=deployment)
     problems = [{"record": e.record, "field": e.field, "message": e.message, "text": str(e)} for e in rules.errors]
     for r in rules.rules:
         for fld, side in (("sources", r.sources), ("destinations", r.destinations)):

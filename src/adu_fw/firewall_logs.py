@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import AduFwError
+from .jsonio import loads as json_loads  # integers past Python's conversion limit stay text
 
 __all__ = ["SCHEMA", "FirewallLogError", "FirewallLogStats", "FirewallLogStream", "read", "looks_like_firewall_logs",
            "parse_msg", "CATEGORIES", "write_records"]
@@ -183,7 +184,7 @@ def _records(raw: bytes, source: str, stats: FirewallLogStats) -> Iterator[tuple
         return
     if stripped[0] in "[{":
         try:
-            doc = json.loads(text)
+            doc = json_loads(text)
         except (json.JSONDecodeError, RecursionError):
             doc = None
         if doc is not None:
@@ -200,7 +201,7 @@ def _records(raw: bytes, source: str, stats: FirewallLogStats) -> Iterator[tuple
         if stripped[0] == "{":  # JSON Lines (the storage blob form; one bad line is one rejected record)
             first = stripped.split("\n", 1)[0]
             try:
-                json.loads(first)
+                json_loads(first)
             except (json.JSONDecodeError, RecursionError):
                 raise FirewallLogError(f"{source}: malformed JSON document (cut off or corrupted), and not JSON Lines "
                                        "either") from None
@@ -209,7 +210,7 @@ def _records(raw: bytes, source: str, stats: FirewallLogStats) -> Iterator[tuple
                 if not line.strip():
                     continue
                 try:
-                    yield n, json.loads(line)
+                    yield n, json_loads(line)
                 except (json.JSONDecodeError, RecursionError) as exc:
                     yield n, f"malformed JSON line ({exc.msg if hasattr(exc, 'msg') else 'too deep'})"
             return
@@ -265,7 +266,7 @@ def _flat(rec: dict[str, Any]) -> dict[str, Any]:
     props = out.get("properties")
     if isinstance(props, str) and props.strip().startswith("{"):
         try:
-            props = json.loads(props)
+            props = json_loads(props)
         except json.JSONDecodeError:
             pass
     if isinstance(props, dict):

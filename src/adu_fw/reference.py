@@ -136,7 +136,7 @@ def evaluate(policy: Any, flow: Flow) -> Verdict:
         trail.append(admin)
         if admin.decided:
             access = "Deny" if admin.access == "Deny" else "Allow"
-            return Verdict(access, admin.rule, admin.priority, admin.nsg, flow.direction, admin.log_rule, tuple(trail), "admin")
+            return Verdict(access, admin.rule, admin.priority, admin.nsg, flow.direction, admin.log_rule, tuple(trail), layer="admin")
     last_allow: NsgTrail | None = None
     bypass = getattr(policy, "is_platform_flow", lambda f: False)(flow)
     for level, nsg in policy.levels(flow.direction):
@@ -148,13 +148,13 @@ def evaluate(policy: Any, flow: Flow) -> Verdict:
             t = evaluate_nsg(policy, nsg, flow, level)
         trail.append(t)
         if t.access == "Deny":
-            return Verdict("Deny", t.rule, t.priority, t.nsg, flow.direction, t.log_rule, tuple(trail), "nsg")
+            return Verdict("Deny", t.rule, t.priority, t.nsg, flow.direction, t.log_rule, tuple(trail), layer="nsg")
         last_allow = t
     if last_allow is None:  # no NSG at any level (or platform traffic no AzurePlatform* rule filters): allowed
         if admin is not None and admin.access == "Allow":  # product decision: the admin Allow is the only rule matched
-            return Verdict("Allow", admin.rule, admin.priority, admin.nsg, flow.direction, admin.log_rule, tuple(trail), "admin")
+            return Verdict("Allow", admin.rule, admin.priority, admin.nsg, flow.direction, admin.log_rule, tuple(trail), layer="admin")
         return Verdict("Allow", "PlatformBypass" if bypass else None, None, None, flow.direction, None, tuple(trail))
     return Verdict(
         "Allow", last_allow.rule, last_allow.priority, last_allow.nsg, flow.direction, last_allow.log_rule, tuple(trail),
-        "nsg",
+        layer="nsg",
     )

@@ -129,6 +129,8 @@ class Verdict:
     direction: str
     log_rule: str | None = None
     trail: tuple[NsgTrail | AdminTrail, ...] = field(default=())
+    #: what the answer rests on that could not be read (a rule set aside before the deciding one)
+    notes: tuple[str, ...] = field(default=())
     #: which layer decided: "admin" (a security admin rule), "nsg", or None (no rule)
     layer: str | None = None
 
@@ -165,4 +167,5 @@ class Verdict:
             for t in self.trail
         ]
         d["logRule"] = d.pop("log_rule")
+        d["notes"] = list(self.notes)
         return d

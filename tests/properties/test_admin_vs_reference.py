@@ -11,7 +11,7 @@ import ipaddress
 import random
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adu_fw.policy import Policy
@@ -21,6 +21,7 @@ from test_compiled_vs_reference import ASGS, FLOW_PROTOS, PORTS, V4_POOL, V6_POO
 
 TAGS = load_cached("20240610")
 SEEN: Counter = Counter()  # (admin access, deciding layer) of checked flows, for the guard test
+EXPOSURE_CHECKS: Counter = Counter()  # flows checked against the exposure regions, by reference answer
 ADMIN_TAGS = ["AzureDeviceUpdate", "Storage.WestEurope", "VirtualNetwork", "Internet", "AzureLoadBalancer"]
 ADMIN_PROTOS = ["Tcp", "Udp", "Icmp", "Esp", "Ah", "Any"]
 RID = "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/networkManagers/m{m}/securityAdminConfigurations/c{m}/ruleCollections/k{k}/rules/a{i}"
@@ -116,9 +117,14 @@ def test_admin_stage_and_one_nsg_compiled_equals_reference(admin, rs, vnet, seed
         assert policy.compile().matcher().v4_path.startswith("lanes")
 
 
+ALLOW_ALL = [{"id": RID.format(m=0, k=0, i=0), "properties": {"priority": 5, "access": "Allow", "direction": "Inbound",
+                                                              "protocol": "Any"}}]
+
+
 @SETTINGS
 @given(admin_rules(), rules(5), rules(5), st.sampled_from(VNETS), st.integers(0, 2**32),
        st.sampled_from(["both", "subnet", "nic", "none"]))
+@example(ALLOW_ALL, [], [], VNETS[0], 1, "none")  # an Allow with no NSG after it: the admin rule is reported
 def test_admin_stage_and_subnet_nic_compiled_equals_reference(admin, sub, nic, vnet, seed, present):
     policy = Policy.from_nsgs(
         subnet={"name": "subnet-nsg", "properties": {"securityRules": sub}} if present in ("both", "subnet") else None,
@@ -159,3 +165,51 @@ def test_diff_of_admin_rules_agrees_with_the_reference(old_admin, new_admin, rs,
         for row in rows:
             if ipaddress.ip_address(row[2]).version == ipaddress.ip_address(row[4]).version:
                 assert outcome(old, row) == outcome(new, row), row
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(admin_rules(5), rules(4), st.integers(0, 2**32), st.booleans())
+def test_exposure_with_admin_rules_agrees_with_the_reference(admin, rs, seed, with_nsg):
+    """Exactly the inbound flows from the Internet into the VNet that the reference allows lie in some exposed region."""
+    from adu_fw.exposure import exposure
+
+    doc = {"name": "n1", "properties": {"securityRules": rs}}
+    kw = dict(virtual_network=VNETS[1], service_tags=TAGS, asgs=ASGS, admin_rules=admin)
+    policy = Policy.from_nsg(doc, **kw) if with_nsg else Policy.from_nsgs(**kw)
+    report = exposure(policy, "Internet")
+    for e in report.exposures:
+        w = e.witness
+        v = policy.check(w["direction"], w["protocol"], w["src"], w["src_port"], w["dst"], w["dst_port"])
+        assert v.access == "Allow", (w, e.rule)
+    rng = random.Random(seed)
+    internet = [p for p in policy.tag_prefixes("Internet")]
+    vnet = [p for p in policy.virtual_network if p != "168.63.129.16/32"]
+    rows = [r for r in _aimed_admin(policy, rng, 40) + _flows(policy, seed, 40) if r[0] == "Inbound"]
+    for _ in range(40):
+        fam = rng.choice([4, 6])
+        src_pool = [p for p in internet if (":" in p) == (fam == 6)]
+        dst_pool = [p for p in vnet if (":" in p) == (fam == 6)]
+        if src_pool and dst_pool:
+            proto = rng.choice(FLOW_PROTOS)
+            ported = proto in (6, 17)
+            rows.append(("Inbound", proto, str(rng.choice(_edges(rng.choice(src_pool)))), rng.randint(0, 65535) if ported else 0,
+                         str(rng.choice(_edges(rng.choice(dst_pool)))), rng.choice([22, 80, 443, 3389, 8080]) if ported else 0))
+    inet = TagMatcherFor(internet)
+    vn = TagMatcherFor(vnet)
+    for row in rows:
+        d, proto, src, sport, dst, dport = row
+        if not (inet(src) and vn(dst)) or ipaddress.ip_address(src).version != ipaddress.ip_address(dst).version:
+            continue
+        v = policy.check(*row)
+        inside = any(e.contains(proto, src, sport, dst, dport) for e in report.exposures)
+        assert inside == (v.access == "Allow"), (row, v.access, v.rule)
+        EXPOSURE_CHECKS[v.access] += 1
+
+
+def TagMatcherFor(prefixes):
+    nets = [ipaddress.ip_network(p) for p in prefixes]
+    return lambda a: any(ipaddress.ip_address(a) in n for n in nets if n.version == ipaddress.ip_address(a).version)
+
+
+def test_exposure_checks_were_not_vacuous():
+    assert EXPOSURE_CHECKS["Allow"] > 20 and EXPOSURE_CHECKS["Deny"] > 20, EXPOSURE_CHECKS

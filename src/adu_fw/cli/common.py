@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -50,6 +51,23 @@ def policy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--subnet-nsg", metavar="FILE[:NAME]", help="the NSG on the subnet")
     g.add_argument("--nic-nsg", metavar="FILE[:NAME]", help="the NSG on the NIC")
     g.add_argument(
+        "--terraform-plan",
+        metavar="FILE[:NAME]",
+        help="a Terraform plan (terraform show -json); NAME is an NSG, NIC or subnet (name or resource address): "
+        "a NIC gives its subnet NSG + NIC NSG pair. Optional when the plan holds one NSG",
+    )
+    g.add_argument(
+        "--assume-unknown",
+        choices=("error", "any"),
+        default="error",
+        help="plan values unknown until apply: an error naming the resource and attribute (default), or widened to *",
+    )
+    g.add_argument(
+        "--effective",
+        metavar="FILE",
+        help="effective rules of a NIC (az network nic list-effective-nsg / REST): Azure's own expansion of tags",
+    )
+    g.add_argument(
         "--vnet",
         metavar="CIDR",
         action="append",
@@ -60,9 +78,7 @@ def policy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--asg", metavar="NAME=IP[,IP...]", action="append", default=[], help="application security group members"
     )
-    g.add_argument(
-        "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
-    )
+    template_options(g)
     g.add_argument(
         "--platform-bypass",
         action="store_true",
@@ -85,9 +101,43 @@ def policy_options(p: argparse.ArgumentParser) -> None:
         help="address space of a network group that admin rules name as a source or destination",
     )
     f = p.add_argument_group("Azure Firewall")
-    f.add_argument("--firewall-policy", metavar="FILE", help="an Azure Firewall policy instead of NSGs")
+    f.add_argument("--firewall-policy", metavar="FILE[:NAME]", help="an Azure Firewall policy instead of NSGs (ARM, REST/az "
+                   "output, or a Terraform plan FILE[:POLICY] with azurerm_firewall_policy_rule_collection_group); NAME picks "
+                   "a policy or firewall of a multi-policy template")
     f.add_argument("--ip-group", metavar="NAME=IP[,IP...]", action="append", default=[], help="IP Group members ('NAME=' for empty)")
     f.add_argument("--dns", metavar="FQDN=IP[,IP...]", action="append", default=[], help="DNS map for FQDNs in network rules")
+
+
+def template_options(g: Any) -> None:
+    """ARM template inputs: parameters and what a deployment would know (docs/semantics.md, ARM templates offline)."""
+    g.add_argument(
+        "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
+    )
+    g.add_argument("--parameters", metavar="FILE", action="append", default=[],
+                   help="ARM deployment parameters file ({\"parameters\": {\"x\": {\"value\": ...}}}); --param wins over it")
+    g.add_argument("--resource-group", metavar="NAME", help="resourceGroup().name (default: the stand-in 'rg-offline')")
+    g.add_argument("--location", metavar="REGION",
+                   help="the deployment location, resourceGroup().location (no default: values that need it are unknown)")
+    g.add_argument("--subscription-id", metavar="ID",
+                   help="subscription().subscriptionId (default: the stand-in 00000000-0000-0000-0000-000000000000)")
+    g.add_argument("--reference", metavar="RESOURCE_OR_NAME.property=VALUE", action="append", default=[],
+                   help="the state reference()/listKeys() of a deployed resource returns, e.g. fw-pip.ipAddress=20.1.2.3 "
+                   "(repeatable; RESOURCE_OR_NAME is its name, resource id or symbolic name)")
+
+
+def deployment_of(args: argparse.Namespace) -> Any:
+    """The :class:`adu_fw.arm.Deployment` the template options describe."""
+    from ..arm import Deployment, parse_reference
+
+    refs: dict[str, Any] = {}
+    for item in getattr(args, "reference", None) or []:
+        try:
+            key, value = parse_reference(item)
+        except ValueError as exc:
+            raise AduFwError(str(exc)) from None
+        refs[key] = value
+    return Deployment(resource_group=getattr(args, "resource_group", None), location=getattr(args, "location", None),
+                      subscription_id=getattr(args, "subscription_id", None), references=refs)
 
 
 def kv(items: list[str], opt: str) -> dict[str, str]:
@@ -101,10 +151,22 @@ def kv(items: list[str], opt: str) -> dict[str, str]:
 
 
 def params(args: argparse.Namespace) -> dict[str, object]:
-    import json as _json
+    """ARM parameters: the ``--parameters`` files in order, then ``--param`` (which wins)."""
+    from ..arm import load_parameters_file
 
     out: dict[str, object] = {}
-    for name, value in kv(args.param, "--param").items():
+    for path in getattr(args, "parameters", None) or []:
+        out.update(load_parameters_file(path))
+    out.update(json_values(args.param, "--param"))
+    return out
+
+
+def json_values(items: list[str], opt: str) -> dict[str, Any]:
+    """NAME=VALUE pairs, each value as JSON when it parses (true, 1, [..]) and as text otherwise."""
+    import json as _json
+
+    out: dict[str, Any] = {}
+    for name, value in kv(items, opt).items():
         try:
             out[name] = _json.loads(value)
         except ValueError:
@@ -113,20 +175,28 @@ def params(args: argparse.Namespace) -> dict[str, object]:
 
 
 def admin_options(args: argparse.Namespace, refs: list[str] | None = None) -> dict[str, Any]:
-    """``admin_rules`` and ``network_groups`` for ``Policy.from_nsg[s]`` from --admin-rules / --network-group."""
+    """``admin_rules`` (read: ``AdminRules`` or None) and ``network_groups`` for ``Policy`` from --admin-rules /
+    --network-group."""
+    from ..adminrules import admin_rules_of
+
     refs = list(getattr(args, "admin_rules", None) or []) if refs is None else refs
     return {
-        "admin_rules": refs or None,
+        "admin_rules": admin_rules_of(refs, params(args), deployment_of(args)) if refs else None,
         "network_groups": {k: [m for m in v.split(",") if m] for k, v in kv(getattr(args, "network_group", None) or [],
                                                                            "--network-group").items()},
     }
 
 
 def policy_of(args: argparse.Namespace) -> Policy:
+    kinds = [bool(args.nsg), bool(args.subnet_nsg or args.nic_nsg), bool(getattr(args, "terraform_plan", None)),
+             bool(getattr(args, "effective", None))]
+    if sum(kinds) > 1:
+        raise AduFwError("give one of --nsg, --subnet-nsg/--nic-nsg, --terraform-plan or --effective")
     if args.nsg and (args.subnet_nsg or args.nic_nsg):
         raise AduFwError("give --nsg, or --subnet-nsg and/or --nic-nsg, not both")
-    if not (args.nsg or args.subnet_nsg or args.nic_nsg or getattr(args, "admin_rules", None)):
-        raise AduFwError("no policy: give --nsg FILE, or --subnet-nsg FILE and/or --nic-nsg FILE (and/or --admin-rules FILE)")
+    if not any(kinds) and not getattr(args, "admin_rules", None):
+        raise AduFwError("no policy: give --nsg FILE, or --subnet-nsg FILE and/or --nic-nsg FILE, "
+                         "--terraform-plan FILE[:NAME] or --effective FILE (and/or --admin-rules FILE)")
     common = dict(
         virtual_network=args.vnet,
         service_tags=tags_of(args),
@@ -134,8 +204,11 @@ def policy_of(args: argparse.Namespace) -> Policy:
         params=params(args),
         platform_bypass=args.platform_bypass,
         **admin_options(args),
+        deployment=deployment_of(args),
     )
-    if args.nsg:
+    if getattr(args, "terraform_plan", None) or getattr(args, "effective", None):
+        policy = _other_policy(args, common)
+    elif args.nsg:
         policy = Policy.from_nsg(args.nsg, **common)  # type: ignore[arg-type]
     else:
         policy = Policy.from_nsgs(subnet=args.subnet_nsg, nic=args.nic_nsg, **common)  # type: ignore[arg-type]
@@ -144,19 +217,47 @@ def policy_of(args: argparse.Namespace) -> Policy:
     return policy
 
 
+def _other_policy(args: argparse.Namespace, common: dict[str, Any]) -> Policy:
+    """--terraform-plan / --effective (ARM parameters do not apply to them)."""
+    kw = {k: v for k, v in common.items() if k not in ("params", "deployment")}
+    if args.terraform_plan:
+        from ..sources import plan_policy
+
+        return plan_policy(args.terraform_plan, assume_unknown=args.assume_unknown, **kw)
+    from ..effective import effective_policy
+
+    return effective_policy(args.effective, **kw)
+
+
 def yn(b: bool) -> str:
     return "yes" if b else "no"
 
 
 def firewall_of(args: argparse.Namespace) -> Any:
     from ..firewall import FirewallPolicy
+    from ..jsonpos import read_json
+    from ..sources import kind_of, plan_firewall
+    from ..terraform import split_plan_ref
 
+    path, _ = split_plan_ref(args.firewall_policy)
+    if os.path.isfile(path) and kind_of(read_json(path)) == "plan":
+        fw = plan_firewall(
+            args.firewall_policy,
+            assume_unknown=getattr(args, "assume_unknown", None),
+            ip_groups={k: [m for m in v.split(",") if m] for k, v in kv(args.ip_group, "--ip-group").items()},
+            dns={k: v.split(",") for k, v in kv(args.dns, "--dns").items()},
+            service_tags=tags_of(args),
+        )
+        for note in fw.notes:
+            print(f"adu-fw: note: {note}", file=sys.stderr)
+        return fw
     fw = FirewallPolicy.load(
         args.firewall_policy,
         ip_groups={k: [m for m in v.split(",") if m] for k, v in kv(args.ip_group, "--ip-group").items()},
         dns={k: v.split(",") for k, v in kv(args.dns, "--dns").items()},
         service_tags=tags_of(args),
         params=params(args),
+        deployment=deployment_of(args),
     )
     for note in fw.notes:
         print(f"adu-fw: note: {note}", file=sys.stderr)
@@ -173,3 +274,8 @@ def when(text: str | None, opt: str) -> Any:
     except ValueError:
         raise AduFwError(f"{opt} expects an ISO date or time such as 2024-06-10 or 2024-06-10T13:00, got {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def storage_options(items: list[str]) -> dict[str, Any]:
+    """--storage-option KEY=VALUE pairs for fsspec (values as JSON when they parse: true, 1, ...)."""
+    return json_values(items, "--storage-option")
