@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from ..render import Progress, dump_json, table
-from .common import EXIT_FINDINGS, EXIT_OK, common_options, firewall_of, policy_of, policy_options, source_doc, when
+from .common import EXIT_FINDINGS, EXIT_OK, common_options, policy_options, replay_policy_of, source_doc, when
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -15,9 +15,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from ..analysis import analyze
     from ..flowlogs import read
 
+    from . import replay
+
     # a firewall policy replays the logged flows through the firewall instead (agreement then compares
-    # the firewall's decision with what the NSGs logged)
-    policy = firewall_of(args) if args.firewall_policy else policy_of(args)
+    # the firewall's decision with what the NSGs logged); --service-tags DIR: each hour with its own file
+    policy = replay_policy_of(args)
+    explainer = replay.explainer_for(args, policy)
     stream = read(args.paths, since=when(args.since, "--since"), until=when(args.until, "--until"))
     writer: Any = None
     progress = Progress(len(stream.files), "analyze (files)")
@@ -35,6 +38,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             if writer is None:
                 writer = pq.ParquetWriter(args.parquet, out.schema)
             writer.write_table(out)
+        if explainer is not None:
+            explainer.observe(batch, verdicts)
 
     try:
         report = analyze(stream, policy, tag=args.tag or None, threads=args.threads, on_batch=on_batch)
@@ -48,6 +53,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         "firewall_policy": args.firewall_policy,
         "service_tags": source_doc(policy.service_tags),
     }
+    replay.annotate(doc, policy, explainer, report)
     if args.html:
         from ..htmlreport import render
 
@@ -76,6 +82,8 @@ def _print_analysis(doc: dict[str, Any]) -> None:
         f"({agr['decision_disagree']:,} decision, {agr['rule_disagree']:,} rule), {agr['unknown']:,} unknown; "
         f"{agr['rule_not_comparable']:,} logged rule(s) not comparable"
     )
+    for e in agr.get("explanations", []):
+        print(f"  {e['text']}")
     if agr["examples"]:
         table(
             ["kind", "dir", "src", "dst", "port", "logged", "computed", "logged rule", "computed rule"],
@@ -97,6 +105,9 @@ def _print_analysis(doc: dict[str, Any]) -> None:
         print("\ntop talkers: " + ", ".join(f"{t['src_ip']} ({t['flows']})" for t in doc["top_talkers"][:5]))
     if doc["denied_by_port"]:
         print("denied by port: " + ", ".join(f"{d['protocol']}/{d['dst_port']} ({d['flows']})" for d in doc["denied_by_port"][:8]))
+    from .replay import versions_text
+
+    print("\n" + versions_text(doc))
     if doc["tag"]:
         t = doc["tag"]
         o, i = t["outbound_to_tag"], t["inbound_from_tag"]

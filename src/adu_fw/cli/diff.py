@@ -5,13 +5,14 @@ import argparse
 from typing import Any
 
 from ..errors import AduFwError
-from ..policy import Policy
 from ..render import dump_json
-from ..servicetags import load_cached
-from .common import EXIT_FINDINGS, EXIT_OK, kv, params
+from .common import EXIT_FINDINGS, EXIT_OK, kv, load_tags, params, source_doc, warn_stale
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..policy import Policy
     from ..whatif import diff
 
     common = dict(
@@ -24,14 +25,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
         single = getattr(args, f"{which}_nsg") or args.nsg
         subnet = getattr(args, f"{which}_subnet_nsg") or args.subnet_nsg
         nic = getattr(args, f"{which}_nic_nsg") or args.nic_nsg
-        tags = load_cached(getattr(args, f"{which}_service_tags"))
+        ref = getattr(args, f"{which}_service_tags") or args.service_tags
         if single and (subnet or nic):
             raise AduFwError(f"{which}: give an NSG, or a subnet and/or NIC NSG, not both")
-        if single:
-            return single, Policy.from_nsg(single, service_tags=tags, **common)  # type: ignore[arg-type]
-        if subnet or nic:
-            return f"subnet={subnet} nic={nic}", Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common)  # type: ignore[arg-type]
-        raise AduFwError(f"no {which} policy: give --nsg/--{which}-nsg, or --subnet-nsg/--nic-nsg (or their --{which}- forms)")
+        if not (single or subnet or nic):
+            raise AduFwError(f"no {which} policy: give --nsg/--{which}-nsg, or --subnet-nsg/--nic-nsg (or their --{which}- forms)")
+
+        def build(tags: Any) -> Policy:
+            if single:
+                return Policy.from_nsg(single, service_tags=tags, **common)  # type: ignore[arg-type]
+            return Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common)  # type: ignore[arg-type]
+
+        label = single or f"subnet={subnet} nic={nic}"
+        if ref is not None and Path(ref).is_dir():  # the flows replay with the file in force at each hour
+            from ..tags.versions import TagVersions, VersionedPolicy
+
+            return label, VersionedPolicy(TagVersions.from_dir(ref), build)
+        return label, build(load_tags(ref))
 
     if not any(getattr(args, a) for a in ("old_nsg", "new_nsg", "old_subnet_nsg", "new_subnet_nsg", "old_nic_nsg",
                                           "new_nic_nsg", "old_service_tags", "new_service_tags")):
@@ -39,14 +49,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
     old_ref, old = side("old")
     new_ref, new = side("new")
     d = diff(old, new, flows=args.flows or None)
+    if not args.flows:
+        for side in (old, new):
+            if not hasattr(side, "versions"):
+                warn_stale(side.service_tags)
     if args.json:
         doc = d.to_dict()
         doc["old"] = {"nsg": old_ref, "service_tags": old.service_tags.source}
         doc["new"] = {"nsg": new_ref, "service_tags": new.service_tags.source}
+        for key, side in (("old", old), ("new", new)):
+            doc[key]["serviceTags"] = source_doc(side.service_tags)
+            if hasattr(side, "versions"):
+                doc[key]["service_tag_versions"] = side.to_dict()
         dump_json(doc)
     else:
-        print(f"old: {old_ref} with {old.service_tags.source}")
-        print(f"new: {new_ref} with {new.service_tags.source}")
+        print(f"old: {old_ref} with {_tags_text(old)}")
+        print(f"new: {new_ref} with {_tags_text(new)}")
         print(f"{len(d.changes)} region(s) of the flow space change decision or deciding rule")
         for c in d.changes:
             r = c.region
@@ -60,6 +78,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 print(f"  {f['direction']} {f['src_ip']} -> {f['dst_ip']}:{f['dst_port']}: "
                       f"{f['old']['access']} ({f['old']['rule']}) -> {f['new']['access']} ({f['new']['rule']})")
     return EXIT_FINDINGS if d else EXIT_OK
+
+
+def _tags_text(side: Any) -> str:
+    if not hasattr(side, "versions"):
+        return side.service_tags.source
+    used = side.to_dict()
+    if not used:
+        return f"the files in {side.versions.source} (regions: the newest, {side.versions.files[-1].name})"
+    per = "; ".join(f"{u['label']} for {u['hour_count']} hour(s)" for u in used)
+    return f"the files in {side.versions.source} by hour ({per}; regions: the newest, {side.versions.files[-1].name})"
 
 
 def register(sub: Any) -> None:
@@ -78,8 +106,11 @@ def register(sub: Any) -> None:
     for which in ("old", "new"):
         p.add_argument(f"--{which}-subnet-nsg", metavar="FILE[:NAME]")
         p.add_argument(f"--{which}-nic-nsg", metavar="FILE[:NAME]")
-    p.add_argument("--old-service-tags", metavar="FILE", help="default: the newest embedded file")
-    p.add_argument("--new-service-tags", metavar="FILE", help="default: the newest embedded file")
+    p.add_argument("--service-tags", metavar="FILE|DIR",
+                   help="service tags of both sides; a folder of weekly files replays each --flows hour with the file "
+                   "in force then (the regions use its newest file). Default: the newest stored, else embedded, file")
+    p.add_argument("--old-service-tags", metavar="FILE|DIR", help="the old side's (default: --service-tags)")
+    p.add_argument("--new-service-tags", metavar="FILE|DIR", help="the new side's (default: --service-tags)")
     p.add_argument("--flows", metavar="PATH", nargs="+", help="flow logs to replay through both sides")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[])
     p.add_argument("--asg", metavar="NAME=IP[,IP...]", action="append", default=[])

@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..nsg import read_nsgs, split_ref
-from ..policy import Policy
 from ..render import dump_json
-from ..rules import CONTEXT_TAGS
 from .common import EXIT_FINDINGS, EXIT_OK, common_options, kv, params, tags_of
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from ..nsg import read_nsgs, split_ref
+    from ..policy import Policy
+    from ..rules import CONTEXT_TAGS
+
     tags = tags_of(args)
     template_params = params(args)
     files = []
