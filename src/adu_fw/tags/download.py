@@ -86,7 +86,8 @@ def fetch(ref: str, *, timeout: float = DEFAULT_TIMEOUT, limit: int = MAX_FILE_B
     received = 0
     expected: int | None = None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # proxies from the environment
+        opener = urllib.request.build_opener()  # a new one each time: proxies as the environment says now
+        with opener.open(req, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             expected = int(length) if length and length.strip().isdigit() else None
             if expected is not None and expected > limit:
