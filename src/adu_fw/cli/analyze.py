@@ -104,7 +104,9 @@ def _print_analysis(doc: dict[str, Any]) -> None:
     if doc["top_talkers"]:
         print("\ntop talkers: " + ", ".join(f"{t['src_ip']} ({t['flows']})" for t in doc["top_talkers"][:5]))
     if doc["denied_by_port"]:
-        print("denied by port: " + ", ".join(f"{d['protocol']}/{d['dst_port']} ({d['flows']})" for d in doc["denied_by_port"][:8]))
+        from ..htmlreport import protocol_name
+
+        print("denied by port: " + ", ".join(f"{protocol_name(d['protocol'])}/{d['dst_port']} ({d['flows']})" for d in doc["denied_by_port"][:8]))
     from .replay import versions_text
 
     print("\n" + versions_text(doc))
