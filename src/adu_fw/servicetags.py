@@ -290,8 +290,9 @@ class ServiceTags:
         date = None
         m = _FILE_NAME.search(Path(source).name)
         if m:
+            text = m.group("date")
             try:
-                date = _dt.datetime.strptime(m.group("date"), "%Y%m%d").date()
+                date = _dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
             except ValueError:
                 date = None
             if cloud is None:

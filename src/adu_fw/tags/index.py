@@ -20,7 +20,6 @@ import hashlib
 import json
 import mmap
 import os
-import secrets
 import struct
 from functools import cached_property
 from pathlib import Path
@@ -135,7 +134,7 @@ def write_index(tags: ServiceTags, path: Path, *, sha: str, size: int) -> Path:
     header = json.dumps({"format": FORMAT, "sha256": sha, "size": size, "fields": fields, "arrays": layout}).encode()
     start = -(-(_HEAD.size + len(header)) // ALIGN) * ALIGN
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(_HEAD.pack(MAGIC, FORMAT, len(header)))

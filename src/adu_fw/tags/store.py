@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +96,9 @@ def version_file(path: str | Path, *, embedded: bool = False) -> VersionFile | N
     m = NAME.match(p.name)
     if not m:
         return None
-    try:
-        date = _dt.datetime.strptime(m.group("date"), "%Y%m%d").date()
+    text = m.group("date")
+    try:  # not strptime: its import costs more than a lookup
+        date = _dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:
         return None
     cloud = _canonical_cloud(m.group("cloud"))
@@ -193,7 +193,7 @@ def keep(raw: bytes, name: str, directory: Path) -> tuple[Path, bool]:
     final = directory / name
     if final.exists():
         return final, _same_or_refuse(final, raw)
-    tmp = directory / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+    tmp = directory / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.part"
     try:
         with open(tmp, "xb") as fh:
             fh.write(raw)

@@ -27,7 +27,7 @@ __all__ = ["TagVersions", "VersionedPolicy", "Explainer", "time_ms", "HOUR_MS"]
 
 HOUR_MS = 3_600_000
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-NEIGHBOURS = 8  # versions tried on each side of the one used when explaining disagreements
+NEIGHBOURS = 4  # versions tried on each side of the one used when explaining disagreements
 
 
 def _hour_text(hour: int) -> str:
@@ -408,26 +408,31 @@ class Explainer:
             self._attribute(int(u), part, best)
 
     def _attribute(self, u: int, part: Any, best: np.ndarray) -> None:
-        direction = [str(d).lower().startswith("o") for d in part.column("direction").to_pylist()]
-        src = part.column("src_ip").to_pylist()
-        dst = part.column("dst_ip").to_pylist()
+        """Count each row under (used, agreeing version, the tag change holding its address)."""
+        outbound = np.array([str(d).lower().startswith("o") for d in part.column("direction").to_pylist()], bool)
+        src = np.array(part.column("src_ip").to_pylist(), dtype=object)
+        dst = np.array(part.column("dst_ip").to_pylist(), dtype=object)
+        remote, local = np.where(outbound, dst, src), np.where(outbound, src, dst)
         for w in np.unique(best).tolist():
-            mask = best == w
+            rows = np.flatnonzero(best == w)
             if w < 0:
-                self.counts[(u, -1, None)] += int(mask.sum())
+                self.counts[(u, -1, None)] += len(rows)
                 continue
-            changes = self._tag_changes(u, w)
-            for i in np.flatnonzero(mask).tolist():
-                remote, local = (dst[i], src[i]) if direction[i] else (src[i], dst[i])
-                key = None
-                for side_ip, side in ((remote, "to" if direction[i] else "from"), (local, "from" if direction[i] else "to")):
-                    for tag, change, cn, newer, matcher in changes:
-                        if matcher.contains([side_ip])[0]:
-                            key = (tag, change, cn, newer, side)
-                            break
-                    if key:
+            pending = rows
+            # the remote address first (to a tag outbound, from it inbound), then the local one
+            for addresses, remote_side in ((remote, True), (local, False)):
+                for tag, change, cn, newer, matcher in self._tag_changes(u, w):
+                    if not pending.size:
                         break
-                self.counts[(u, w, key)] += 1
+                    hit = matcher.contains(list(addresses[pending]))
+                    for direction_out in (True, False):
+                        sel = hit & (outbound[pending] == direction_out)
+                        side = "to" if direction_out == remote_side else "from"
+                        if sel.any():
+                            self.counts[(u, w, (tag, change, cn, newer, side))] += int(sel.sum())
+                    pending = pending[~hit]
+            if pending.size:
+                self.counts[(u, w, None)] += len(pending)
 
     def _tag_changes(self, u: int, w: int) -> list[tuple[str, str, int | None, str, Any]]:
         """(tag, "added"/"removed", changeNumber in the newer file, newer label, matcher) between u and w."""
