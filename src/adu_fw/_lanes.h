@@ -1,13 +1,18 @@
-/* The IPv4 lane classify (one NSG or a subnet+NIC pair per direction), 32 flows a step with AVX2
- * gathers.
+/* The IPv4 lane classify (up to three stages per direction: NSGs, a subnet+NIC pair, an admin stage
+ * before them), 32 flows a step with AVX2 gathers.
  *
  * Same tables and same answers as `_block_lanes` in _match.pyx (the scalar twin, which reads this
  * same struct and runs where AVX2 is absent, for the tail of a range, and in the tests): per flow
  * and NSG three trie loads per address (the third from a byte table when the classes fit), the
  * destination-port class, the protocol x port table, the address cross table and the final
- * (rule << 1) | allow table. All of it is a gather from three arrays, so eight flows cost about what
- * one costs in scalar code: the loads are independent across the eight, and no branch depends on
- * the data.
+ * stage-value table. All of it is a gather from three arrays, so eight flows cost about what one
+ * costs in scalar code: the loads are independent across the eight, and no branch depends on the
+ * data.
+ *
+ * A stage value is (rule << 2) | (continue << 1) | allow, -1 for "this stage passes" (a PASS rule,
+ * or no rule in a stage that passes): see `stage_values` in _match.pyx. Stages fold left to right:
+ * a later stage replaces the running value where the running value continues and the later stage
+ * does not pass; at the end the rule is value >> 2 and the decision value & 1.
  *
  * Compiled for AVX2 through a target attribute and chosen at run time (`adu_has_avx2`), so the
  * extension still loads on any x86-64 and builds elsewhere (where the kernel does nothing).
@@ -18,8 +23,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
-/* Per lane (direction d, stage s at d + 2 * s; entries 4-7 unused) offsets into `u16` / `i32`
- * and table widths. */
+/* Per lane (direction d, stage s at d + 2 * s for s < 3; entries 6-7 unused) offsets into `u16` /
+ * `i32` and table widths. */
 typedef struct {
     const uint16_t* u16;   /* the lanes' uint16 tables; one padding element after the last */
     const int32_t* i32;    /* the final tables */
@@ -28,7 +33,8 @@ typedef struct {
     int32_t l3_mask;       /* 0xFF or 0xFFFF */
     int32_t s1[8], s2[8], s3[8], d1[8], d2[8], d3[8], dp[8], px[8], n_dp[8], sd[8], n_d[8], f[8], n_x[8];
     int32_t fixed[8];      /* [0], [1]: result of a direction without a lane, or ADU_FREE; [2]: bad byte */
-    int32_t staged;        /* some direction has two stages (a direction with one repeats it as stage 1) */
+    int32_t passes;        /* stages computed per flow: the most any direction has (1-3); a direction
+                              with fewer repeats its last stage, which leaves the fold unchanged */
     int32_t first;         /* a lane with tables, read (and discarded) for flows without one */
 } adu_vlanes;
 
@@ -98,7 +104,7 @@ ADU_TARGET static ptrdiff_t adu_lanes_avx2(const adu_vlanes* p, ptrdiff_t n, con
                                            const uint8_t* proto, const uint32_t* src, const uint32_t* dst,
                                            const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) {
     const __m256i P_fixed = _mm256_loadu_si256((const __m256i*)(const void*)p->fixed);
-    const __m256i two = _mm256_set1_epi32(2), one = _mm256_set1_epi32(1);
+    const __m256i two = _mm256_set1_epi32(2), one = _mm256_set1_epi32(1), pass = _mm256_set1_epi32(-1);
     const __m256i free_ = _mm256_set1_epi32(ADU_FREE), first = _mm256_set1_epi32(p->first);
     ptrdiff_t i = 0;
     for (; i + 8 * ADU_G <= n; i += 8 * ADU_G) {
@@ -114,19 +120,20 @@ ADU_TARGET static ptrdiff_t adu_lanes_avx2(const adu_vlanes* p, ptrdiff_t n, con
             t[g] = _mm256_loadu_si256((const __m256i*)(const void*)(dst + k));
         }
         adu_stage(p, l, s, t, proto, dport, i, v);
-        if (p->staged) {  /* the second stage decides where the first allowed */
+        for (int st = 1; st < p->passes; st++) {  /* the fold: later stages decide where v continues */
             for (g = 0; g < ADU_G; g++)
-                l2[g] = _mm256_add_epi32(l[g], two);
+                l2[g] = _mm256_add_epi32(l[g], _mm256_set1_epi32(2 * st));
             adu_stage(p, l2, s, t, proto, dport, i, v2);
             for (g = 0; g < ADU_G; g++) {
-                __m256i go = _mm256_cmpeq_epi32(_mm256_and_si256(v[g], one), one);
+                __m256i go = _mm256_andnot_si256(_mm256_cmpeq_epi32(v2[g], pass),
+                                                 _mm256_cmpeq_epi32(_mm256_and_si256(v[g], two), two));
                 v[g] = _mm256_blendv_epi8(v[g], v2[g], go);
             }
         }
         for (g = 0; g < ADU_G; g++) {
             ptrdiff_t k = i + 8 * g;
             __m256i r = _mm256_blendv_epi8(fx[g], v[g], has[g]);
-            _mm256_storeu_si256((__m256i*)(void*)(out_rule + k), _mm256_srai_epi32(r, 1));
+            _mm256_storeu_si256((__m256i*)(void*)(out_rule + k), _mm256_srai_epi32(r, 2));
             __m256i al = _mm256_and_si256(r, one);
             __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(al), _mm256_extracti128_si256(al, 1));
             _mm_storel_epi64((__m128i*)(void*)(out_allow + k), _mm_packus_epi16(w, w));

@@ -5,11 +5,13 @@ A classifier k answers "first rule whose five fields all match" with one table l
 (protocol and ports: direct tables; addresses: an index and a search over interval starts) giving
 a class per field, then either the cross-product tables (four loads to the rule) or, where those
 would be too big, the AND of the five classes' rule bitsets (the lowest set bit is the rule).
-A direction is a sequence of classifiers (stages); a deny ends the sequence, otherwise the last
-stage's rule is reported. See ``adu_fw.compile`` for how the arrays are built.
+A direction is a sequence of classifiers (stages) folded by the action code of each stage's rule
+(``stage_values``: DENY ends denied, ALLOW continues and is reported unless a later stage reports,
+ALLOW_END ends allowed, PASS continues as if the stage had matched nothing; a stage that matches
+nothing ends denied or passes, per classifier). See ``adu_fw.compile`` for how the arrays are built.
 
 The time goes into dependent cache misses, not arithmetic, so each path keeps many independent
-lookups in flight: the lane path (IPv4, one NSG or a subnet+NIC pair per direction; ``_lanes.h``
+lookups in flight: the lane path (IPv4, up to three stages per direction; ``_lanes.h``
 in AVX2, 32 flows a step, or ``_block_lanes``) has no data-dependent branch at all; ``_block_v4``
 and ``_block_mixed`` take 32 flows a level at a time (one stage); the rest goes flow by flow (``_one``).
 """
@@ -45,7 +47,7 @@ cdef extern from "_lanes.h":
         int32_t f[8]
         int32_t n_x[8]
         int32_t fixed[8]
-        int32_t staged
+        int32_t passes
         int32_t first
     enum:
         ADU_FREE
@@ -65,7 +67,8 @@ cdef struct Tables:
     int32_t max_stages
     const int32_t* words         # per classifier
     const int32_t* rule_base     # per classifier: global id of its rule 0
-    const uint8_t* rule_deny     # per global rule
+    const int32_t* rule_value    # per global rule: its stage value (see stage_values)
+    const int32_t* nomatch_value # per classifier: the stage value when no rule matches
     const int32_t* proto_class   # per classifier x 256
     const uint8_t* ported        # per classifier x 256
     const uint16_t* sport_class  # per classifier x 65536
@@ -198,15 +201,31 @@ cdef inline int32_t _stage_rule(const Tables* t, int32_t k, uint8_t proto, int32
     return t.rule_base[k] + r if r >= 0 else -1
 
 
-cdef inline int64_t _one(const Tables* t, uint8_t d, uint8_t proto, uint8_t fam,
+cdef enum:
+    BLOCK = 32
+    LANE_STAGES = 3  # stages a direction may have for the lane path (rows d + 2 * s of fast_lanes)
+    PASSES = -1     # the stage value of "continue, report nothing": also the start of every fold
+    REJECTED = -8   # rule -2, denied: a row that cannot be evaluated
+
+
+cdef inline int32_t _value(const Tables* t, int32_t k, int32_t g) noexcept nogil:
+    """Classifier k's stage value for its first matching rule g (-1: none)."""
+    return t.rule_value[g] if g >= 0 else t.nomatch_value[k]
+
+
+cdef inline int32_t _fold(int32_t v, int32_t w) noexcept nogil:
+    """The running value v after a later stage's value w: w where v continues and w does not pass."""
+    return w if (v & 2) != 0 and w != PASSES else v
+
+
+cdef inline int32_t _one(const Tables* t, uint8_t d, uint8_t proto, uint8_t fam,
                          uint64_t shi, uint64_t slo, uint16_t sport,
                          uint64_t dhi, uint64_t dlo, uint16_t dport) noexcept nogil:
-    """(rule << 1) | allow; rule -2 for a row that cannot be evaluated, -1 for no match."""
+    """The folded value (rule = v >> 2, allow = v & 1); REJECTED for a row that cannot be evaluated."""
     cdef int32_t s, k, g, sc, dc
-    cdef int32_t rule = -1
-    cdef int64_t allow = 1
+    cdef int32_t v = PASSES  # no stage: allowed, no rule
     if d >= t.n_dirs or (fam != 4 and fam != 6):
-        return (<int64_t>-2) << 1
+        return REJECTED
     for s in range(t.n_stages[d]):
         k = t.stages[d * t.max_stages + s]
         if fam == 4:
@@ -215,20 +234,10 @@ cdef inline int64_t _one(const Tables* t, uint8_t d, uint8_t proto, uint8_t fam,
         else:
             sc = _v6(t, k, 0, shi, slo)
             dc = _v6(t, k, 1, dhi, dlo)
-        g = _stage_rule(t, k, proto, sc, sport, dc, dport)
-        if g < 0:
-            rule = -1
-            allow = 0
-            break
-        rule = g
-        if t.rule_deny[g]:
-            allow = 0
-            break
-    return ((<int64_t>rule) << 1) | allow
-
-
-cdef enum:
-    BLOCK = 32
+        v = _fold(v, _value(t, k, _stage_rule(t, k, proto, sc, sport, dc, dport)))
+        if (v & 2) == 0:
+            break  # an ending value: later stages are not looked at
+    return v
 
 
 cdef void _block_v4(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
@@ -240,7 +249,7 @@ cdef void _block_v4(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uint8_
     cdef int32_t cs[BLOCK]
     cdef int32_t cd[BLOCK]
     cdef Py_ssize_t j, i
-    cdef int32_t ks, g
+    cdef int32_t ks, v
     cdef uint8_t d
     for j in range(cnt):
         i = i0 + j
@@ -261,19 +270,52 @@ cdef void _block_v4(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uint8_
         i = i0 + j
         ks = ks_[j]
         if ks < 0:
-            out_rule[i] = -1 if (direction[i] < t.n_dirs) else -2
-            out_allow[i] = 1 if (direction[i] < t.n_dirs) else 0
-            continue
-        if cs[j] < 0:
-            cs[j] = _v4_search(t, ks, src[i])
-        if cd[j] < 0:
-            cd[j] = _v4_search(t, ks + 1, dst[i])
-        g = _stage_rule(t, ks >> 1, protocol[i], cs[j], sport[i], cd[j], dport[i])
-        out_rule[i] = g
-        if g < 0:
-            out_allow[i] = 0
+            v = PASSES if (direction[i] < t.n_dirs) else REJECTED
         else:
-            out_allow[i] = 0 if t.rule_deny[g] else 1
+            if cs[j] < 0:
+                cs[j] = _v4_search(t, ks, src[i])
+            if cd[j] < 0:
+                cd[j] = _v4_search(t, ks + 1, dst[i])
+            v = _value(t, ks >> 1, _stage_rule(t, ks >> 1, protocol[i], cs[j], sport[i], cd[j], dport[i]))
+        out_rule[i] = v >> 2
+        out_allow[i] = <uint8_t>(v & 1)
+
+
+# Rule action codes (compile.DENY ...) and the stage values the loops fold. A value is
+# (rule << 2) | (continue << 1) | allow: DENY (rule << 2), ALLOW (rule << 2) | 3, ALLOW_END
+# (rule << 2) | 1, and PASSES (-1: continue, report nothing) for a PASS rule. A classifier whose rules
+# all miss gives its "no match" value: -4 (ends denied, rule -1), -3 (ends allowed, rule -1) or PASSES.
+_RULE_LOW = (0, 3, 1, -1)
+_NOMATCH = {0: -4, 2: -3, 3: PASSES}
+
+
+def rule_actions(dict a):
+    """The per-rule action codes of compiled arrays; arrays from before action codes hold
+    ``rule_deny`` (1 deny, 0 allow), which are exactly DENY and ALLOW."""
+    import numpy as np
+    if "rule_action" in a:
+        return np.asarray(a["rule_action"])
+    if "rule_deny" in a:
+        return np.where(np.asarray(a["rule_deny"]) != 0, 0, 1).astype(np.uint8)
+    raise ValueError("inconsistent compiled tables: no rule actions")
+
+
+def stage_values(rule_action, nomatch):
+    """(per rule, per classifier) int32 stage values for the action codes: see the comment above."""
+    import numpy as np
+    act = np.asarray(rule_action).astype(np.int64)
+    nm = np.asarray(nomatch).astype(np.int64)
+    if act.ndim != 1 or nm.ndim != 1 or act.size >= 1 << 29:
+        raise ValueError("inconsistent compiled tables")
+    if act.size and (act.min() < 0 or act.max() > 3):
+        raise ValueError(f"rule action codes are 0-3 (DENY, ALLOW, ALLOW_END, PASS), got {int(act.max() if act.max() > 3 else act.min())}")
+    bad = [int(c) for c in nm.tolist() if int(c) not in _NOMATCH]
+    if bad:
+        raise ValueError(f"a stage that matches no rule ends denied (0), ends allowed (2) or passes (3), got {bad[0]}")
+    low = np.asarray(_RULE_LOW, np.int64)[act] if act.size else np.zeros(0, np.int64)
+    value = np.where(low < 0, PASSES, (np.arange(act.size, dtype=np.int64) << 2) | np.maximum(low, 0))
+    return [np.ascontiguousarray(value, np.int32),
+            np.ascontiguousarray([_NOMATCH[int(c)] for c in nm.tolist()], np.int32).reshape(-1)]
 
 
 def _check_trie(u16, l3, offs, n_classes):
@@ -286,7 +328,7 @@ def _check_trie(u16, l3, offs, n_classes):
         raise ValueError("inconsistent compiled tables")
 
 
-def _checked_cross(dict a, n_k):
+def _checked_cross(dict a, n_k, n_rules):
     """The cross tables, or "none" for every classifier (older pickles); bounds checked here so the
     loop need not: every index a table can produce stays inside the next table."""
     import numpy as np
@@ -312,7 +354,7 @@ def _checked_cross(dict a, n_k):
         for port, table, n in (("all_sport", "sport_class", n_sp), ("all_dport", "dport_class", n_dp)):
             if int(a[port][k]) >= n or int(np.asarray(a[table])[k * 65536:(k + 1) * 65536].max()) >= n:
                 raise ValueError("inconsistent compiled tables")
-    if rule.size and (rule.min() < -1 or rule.max() >= np.asarray(a["rule_deny"]).shape[0]):
+    if rule.size and (rule.min() < -1 or rule.max() >= n_rules):
         raise ValueError("inconsistent compiled tables")
     pad = lambda x, dt: np.ascontiguousarray(x if x.size else np.zeros(1, dt))
     return [np.ascontiguousarray(cross), pad(idx, np.uint16), pad(rule, np.int32)]
@@ -357,29 +399,28 @@ cdef void _lane_stage(const adu_vlanes* p, const int32_t* ln, int s, Py_ssize_t 
 cdef void _block_lanes(const adu_vlanes* p, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
                        const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
                        const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
-    """The scalar twin of ``adu_lanes_avx2`` (same tables, same selects), up to BLOCK flows: each
-    stage's (rule << 1) | allow; a second stage decides only where the first allowed (a deny, or no
-    rule, ends the sequence, as in ``_one``); a direction without a lane gets its fixed result."""
+    """The scalar twin of ``adu_lanes_avx2`` (same tables, same fold), up to BLOCK flows: each
+    stage's value, folded as in ``_one`` (a direction with fewer stages repeats its last, which
+    changes nothing); a direction without a lane gets its fixed result."""
     cdef int32_t ln[BLOCK]
     cdef int32_t dm[BLOCK]
     cdef int32_t v0[BLOCK]
     cdef int32_t v1[BLOCK]
     cdef Py_ssize_t j, i
-    cdef int32_t v, fixed
+    cdef int32_t v, fixed, s
     for j in range(cnt):
         dm[j] = min(<int32_t>direction[i0 + j], 2)
         ln[j] = dm[j] if p.fixed[dm[j]] == ADU_FREE else p.first  # a real lane, result replaced below
     _lane_stage(p, ln, 0, i0, cnt, protocol, src, dst, dport, v0)
-    if p.staged:
-        _lane_stage(p, ln, 1, i0, cnt, protocol, src, dst, dport, v1)
+    for s in range(1, p.passes):
+        _lane_stage(p, ln, s, i0, cnt, protocol, src, dst, dport, v1)
+        for j in range(cnt):
+            v0[j] = _fold(v0[j], v1[j])
     for j in range(cnt):
         i = i0 + j
-        v = v0[j]
-        if p.staged:  # the same for every flow of a policy
-            v = v1[j] if v & 1 else v
         fixed = p.fixed[dm[j]]
-        v = v if fixed == ADU_FREE else fixed
-        out_rule[i] = v >> 1
+        v = v0[j] if fixed == ADU_FREE else fixed
+        out_rule[i] = v >> 2
         out_allow[i] = <uint8_t>(v & 1)
 
 
@@ -414,7 +455,7 @@ cdef void _block_mixed(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uin
     cdef int64_t dlo[BLOCK]
     cdef int64_t dn[BLOCK]
     cdef Py_ssize_t j, i
-    cdef int32_t k, g
+    cdef int32_t k, v
     cdef int64_t most = 1
     cdef uint8_t d, fam
     for j in range(cnt):
@@ -448,15 +489,14 @@ cdef void _block_mixed(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uin
     for j in range(cnt):
         i = i0 + j
         if ks_[j] < 0:
-            out_rule[i] = ks_[j]
-            out_allow[i] = 1 if ks_[j] == -1 else 0
-            continue
-        if family[i] == 6:
-            cs[j] = t.v6_class[slo[j]]
-            cd[j] = t.v6_class[dlo[j]]
-        g = _stage_rule(t, ks_[j], protocol[i], cs[j], sport[i], cd[j], dport[i])
-        out_rule[i] = g
-        out_allow[i] = 0 if g < 0 or t.rule_deny[g] else 1
+            v = PASSES if ks_[j] == -1 else REJECTED
+        else:
+            if family[i] == 6:
+                cs[j] = t.v6_class[slo[j]]
+                cd[j] = t.v6_class[dlo[j]]
+            v = _value(t, ks_[j], _stage_rule(t, ks_[j], protocol[i], cs[j], sport[i], cd[j], dport[i]))
+        out_rule[i] = v >> 2
+        out_allow[i] = <uint8_t>(v & 1)
 
 
 cdef class Matcher:
@@ -467,6 +507,7 @@ cdef class Matcher:
     cdef bint use_simd
     cdef object _keep
     cdef object _consts
+    cdef Py_ssize_t t_rules      # global rules
 
     def __init__(self, dict a):
         self._keep = a
@@ -484,7 +525,11 @@ cdef class Matcher:
         cdef const int32_t[::1] stages = a["stages"]
         cdef const int32_t[::1] words = a["words"]
         cdef const int32_t[::1] rule_base = a["rule_base"]
-        cdef const uint8_t[::1] rule_deny = a["rule_deny"]
+        values = stage_values(rule_actions(a), a.get("nomatch", np.zeros(n_k, np.uint8)))
+        self._consts.extend(values)
+        cdef const int32_t[::1] rule_value = values[0]
+        cdef const int32_t[::1] nomatch_value = values[1]
+        self.t_rules = rule_value.shape[0]
         cdef const int32_t[::1] proto_class = a["proto_class"]
         cdef const uint8_t[::1] ported = a["ported"]
         cdef const uint16_t[::1] sport_class = a["sport_class"]
@@ -505,7 +550,7 @@ cdef class Matcher:
         cdef const int32_t[::1] v6_class = a["v6_class"]
         cdef const int64_t[::1] bits_base = a["bits_base"]
         cdef const uint64_t[::1] bits = a["bits"]
-        cross_arrays = _checked_cross(a, n_k)
+        cross_arrays = _checked_cross(a, n_k, rule_value.shape[0])
         self._consts.extend(cross_arrays)
         cdef const int64_t[::1] cross = cross_arrays[0]
         cdef const uint16_t[::1] cross_idx = cross_arrays[1]
@@ -517,15 +562,21 @@ cdef class Matcher:
                 or v4_shift.shape[0] != 2 * n_cls or v4_boff.shape[0] != 2 * n_cls
                 or bits_base.shape[0] != 5 * n_cls or rule_base.shape[0] != n_cls
                 or all_sport.shape[0] != n_cls or all_dport.shape[0] != n_cls
-                or stages.shape[0] != n_stages.shape[0] * int(a["max_stages"])):
+                or stages.shape[0] != n_stages.shape[0] * int(a["max_stages"])
+                or nomatch_value.shape[0] != n_cls):
             raise ValueError("inconsistent compiled tables")
+        for d in range(n_stages.shape[0]):  # every stage names a classifier: the loops index with it
+            if not 0 <= n_stages[d] <= int(a["max_stages"]) or any(
+                    not 0 <= stages[d * int(a["max_stages"]) + s] < n_cls for s in range(n_stages[d])):
+                raise ValueError("inconsistent compiled tables")
         self.t.n_dirs = n_stages.shape[0]
         self.t.max_stages = int(a["max_stages"])
         self.t.n_stages = &n_stages[0]
         self.t.stages = &stages[0] if stages.shape[0] else NULL
         self.t.words = &words[0] if n_cls else NULL
         self.t.rule_base = &rule_base[0] if n_cls else NULL
-        self.t.rule_deny = &rule_deny[0] if rule_deny.shape[0] else NULL
+        self.t.rule_value = &rule_value[0] if rule_value.shape[0] else NULL
+        self.t.nomatch_value = &nomatch_value[0] if n_cls else NULL
         self.t.proto_class = &proto_class[0] if n_cls else NULL
         self.t.ported = &ported[0] if n_cls else NULL
         self.t.sport_class = &sport_class[0] if n_cls else NULL
@@ -574,7 +625,7 @@ cdef class Matcher:
     def _set_lanes(self, dict a):
         """The IPv4 lanes from ``fast_tables`` arrays (absent: the general paths)."""
         import numpy as np
-        rule_count = np.asarray(a["rule_deny"]).shape[0]
+        rule_count = self.t_rules
         lanes = np.asarray(a.get("fast_lanes", np.zeros(0, np.int64)), np.int64)
         self.lanes_on = False
         self.use_simd = False
@@ -587,7 +638,7 @@ cdef class Matcher:
         if width not in (1, 2) or l3_bytes.shape[0] < 3 + width or (l3_bytes.shape[0] - 3) % width:
             raise ValueError("inconsistent compiled tables")
         l3 = l3_bytes[:l3_bytes.shape[0] - 3].view(np.uint8 if width == 1 else "<u2")
-        if (lanes.shape[0] != 4 * 16 or self.t.n_dirs != 2 or self.t.max_stages > 2
+        if (lanes.shape[0] != 2 * LANE_STAGES * 16 or self.t.n_dirs != 2 or self.t.max_stages > LANE_STAGES
                 or u16.shape[0] >= 2**31 or i32.shape[0] >= 2**31):
             raise ValueError("inconsistent compiled tables")
         self._consts.extend([u16, i32, l3_bytes])
@@ -600,21 +651,21 @@ cdef class Matcher:
         p.l3_shift = width - 1
         p.l3_mask = 0xFF if width == 1 else 0xFFFF
         for d in range(8):
-            p.fixed[d] = -4  # [2]: a bad direction byte: rule -2 (cannot be evaluated), not allowed
+            p.fixed[d] = REJECTED  # [2]: a bad direction byte
             p.s1[d] = p.s2[d] = p.s3[d] = p.d1[d] = p.d2[d] = p.d3[d] = 0
             p.dp[d] = p.px[d] = p.n_dp[d] = p.sd[d] = p.n_d[d] = p.f[d] = p.n_x[d] = 0
-        p.staged = self.t.max_stages == 2
-        rows = lanes.reshape(4, 16)
+        p.passes = self.t.max_stages
+        rows = lanes.reshape(2 * LANE_STAGES, 16)
         for d in range(2):
             if self.t.n_stages[d] == 0:
-                if rows[d][0] >= 0 or rows[d + 2][0] >= 0:
+                if any(rows[d + 2 * st][0] >= 0 for st in range(LANE_STAGES)):
                     raise ValueError("inconsistent compiled tables")
-                p.fixed[d] = -1  # no NSG in this direction: rule -1, allowed
+                p.fixed[d] = PASSES  # no stage in this direction: rule -1, allowed
                 continue
-            for st in range(2):
+            for st in range(p.passes):
                 l = d + 2 * st
                 r = [int(v) for v in rows[l]]
-                # a direction with one stage repeats it as stage 1: the same result, so no select
+                # a direction with fewer stages repeats its last: the fold gives the same result
                 k = self.t.stages[d * self.t.max_stages + min(st, self.t.n_stages[d] - 1)]
                 n_s = int((a["bits_base"][5 * k + 2] - a["bits_base"][5 * k + 1]) // a["words"][k])
                 _check_trie(u16, l3, r[0:3], n_s)
@@ -623,7 +674,8 @@ cdef class Matcher:
                 n_x_seen = int(u16[r[6]:r[6] + n_p * n_dp].max()) + 1
                 n_y = int(u16[r[8]:r[8] + n_s * n_d].max()) + 1
                 if (n_x_seen > n_x or r[8] + n_s * n_d > u16.shape[0] or r[6] + n_p * n_dp > u16.shape[0]
-                        or r[10] + n_y * n_x > i32.shape[0] or int(i32[r[10]:r[10] + n_y * n_x].max()) >> 1 >= rule_count
+                        or r[10] + n_y * n_x > i32.shape[0] or int(i32[r[10]:r[10] + n_y * n_x].max()) >> 2 >= rule_count
+                        or int(i32[r[10]:r[10] + n_y * n_x].min()) < -4
                         or r[12] + 65536 > u16.shape[0] or int(u16[r[12]:r[12] + 65536].max()) >= n_dp):
                     raise ValueError("inconsistent compiled tables")
                 (p.s1[l], p.s2[l], p.s3[l], p.d1[l], p.d2[l], p.d3[l], p.px[l], p.n_dp[l], p.sd[l], p.n_d[l],
@@ -652,7 +704,7 @@ cdef class Matcher:
         if n == 0:
             return
         cdef Tables t = self.t
-        cdef int64_t v
+        cdef int32_t v
         cdef Py_ssize_t blk, nblk = (n + BLOCK - 1) // BLOCK
         if t.max_stages == 1:  # one NSG per direction: block by block
             if nt == 1:
@@ -672,13 +724,13 @@ cdef class Matcher:
                 for i in range(n):
                     v = _one(&t, direction[i], protocol[i], family[i], src_hi[i], src_lo[i], src_port[i],
                              dst_hi[i], dst_lo[i], dst_port[i])
-                    out_rule[i] = <int32_t>(v >> 1)
+                    out_rule[i] = v >> 2
                     out_allow[i] = <uint8_t>(v & 1)
         else:
             for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
                 v = _one(&t, direction[i], protocol[i], family[i], src_hi[i], src_lo[i], src_port[i],
                          dst_hi[i], dst_lo[i], dst_port[i])
-                out_rule[i] = <int32_t>(v >> 1)
+                out_rule[i] = v >> 2
                 out_allow[i] = <uint8_t>(v & 1)
 
     def classify_v4(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
@@ -695,7 +747,7 @@ cdef class Matcher:
         if n == 0:
             return
         cdef Tables t = self.t
-        cdef int64_t v
+        cdef int32_t v
         cdef Py_ssize_t ahead, blk, nblk = (n + BLOCK - 1) // BLOCK
         cdef adu_vlanes* vl = &self.vl
         cdef bint simd = self.use_simd
@@ -728,7 +780,7 @@ cdef class Matcher:
                     if ahead < n:
                         _prefetch_v4(&t, direction[ahead], src[ahead], dst[ahead])
                     v = _one(&t, direction[i], protocol[i], 4, 0, src[i], src_port[i], 0, dst[i], dst_port[i])
-                    out_rule[i] = <int32_t>(v >> 1)
+                    out_rule[i] = v >> 2
                     out_allow[i] = <uint8_t>(v & 1)
         else:
             for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
@@ -736,5 +788,5 @@ cdef class Matcher:
                 if ahead < n:
                     _prefetch_v4(&t, direction[ahead], src[ahead], dst[ahead])
                 v = _one(&t, direction[i], protocol[i], 4, 0, src[i], src_port[i], 0, dst[i], dst_port[i])
-                out_rule[i] = <int32_t>(v >> 1)
+                out_rule[i] = v >> 2
                 out_allow[i] = <uint8_t>(v & 1)

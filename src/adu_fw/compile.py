@@ -27,7 +27,8 @@ import numpy as np
 from .errors import PolicyError
 from .ip import parse_prefixes
 
-__all__ = ["MatchRule", "Classifier", "build_classifier", "assemble", "PORTED_TCP_UDP", "PORTED_ALL"]
+__all__ = ["MatchRule", "Classifier", "build_classifier", "assemble", "PORTED_TCP_UDP", "PORTED_ALL",
+           "DENY", "ALLOW", "ALLOW_END", "PASS", "ACTIONS", "MAX_LANE_STAGES"]
 
 V4_SPAN = 1 << 32
 V6_SPAN = 1 << 128
@@ -35,6 +36,14 @@ MASK64 = (1 << 64) - 1
 PORTED_TCP_UDP = np.zeros(256, np.uint8)
 PORTED_TCP_UDP[[6, 17]] = 1
 PORTED_ALL = np.ones(256, np.uint8)
+
+# Rule action codes: what a direction does when a stage's first matching rule has this action.
+DENY = 0  # ends: denied, this rule reported
+ALLOW = 1  # continues to the next stage; reported (allowed) unless a later stage reports a rule
+ALLOW_END = 2  # ends: allowed, this rule reported (AVNM "AlwaysAllow")
+PASS = 3  # continues exactly as if this stage had matched nothing; never reported (AVNM "Allow")
+ACTIONS = {"deny": DENY, "allow": ALLOW, "allow_end": ALLOW_END, "pass": PASS}
+MAX_LANE_STAGES = 3  # stages per direction the lane path takes (the general paths take any number)
 
 
 @dataclass(frozen=True)
@@ -292,10 +301,47 @@ def _cross_tables(c: Classifier) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 def assemble(
-    classifiers: Sequence[Classifier], stages: Sequence[Sequence[int]], rule_deny: np.ndarray
+    classifiers: Sequence[Classifier],
+    stages: Sequence[Sequence[int]],
+    rule_deny: np.ndarray | Sequence[bool] | None = None,
+    *,
+    rule_action: np.ndarray | Sequence[int] | None = None,
+    nomatch: np.ndarray | Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Concatenate classifiers into the flat arrays ``_match.Matcher`` takes."""
+    """Concatenate classifiers into the flat arrays ``_match.Matcher`` takes.
+
+    ``stages[d]`` lists the classifiers direction d meets, in order (0 inbound, 1 outbound; any
+    number, up to ``MAX_LANE_STAGES`` for the lane path). Rules are numbered globally in classifier
+    order. Each rule has an action code (``rule_action``: DENY, ALLOW, ALLOW_END, PASS), or give
+    ``rule_deny`` (true: DENY, false: ALLOW), the NSG case. ``nomatch[k]`` is what a stage of
+    classifier k does when none of its rules matches: DENY (ends denied, no rule: an NSG or a rule
+    list; the default), ALLOW_END (ends allowed, no rule) or PASS (continues: an admin stage).
+
+    A direction folds its stages: DENY and ALLOW_END end it with their rule; ALLOW continues and
+    is the reported rule unless a later stage reports one; PASS continues as if the stage had
+    matched nothing. A direction whose stages all continue is allowed, its rule the last ALLOW
+    (none when every stage passed, as with no stage at all).
+    """
     n_cls = len(classifiers)
+    n_rules = sum(c.n_rules for c in classifiers)
+    if (rule_deny is None) == (rule_action is None):
+        raise PolicyError("assemble takes rule_action codes or rule_deny flags (exactly one)")
+    if rule_action is None:
+        action = np.where(np.asarray(rule_deny, dtype=bool), DENY, ALLOW).astype(np.uint8)
+    else:
+        action = np.asarray(rule_action, dtype=np.int64)
+        if action.size and (action.min() < DENY or action.max() > PASS):
+            raise PolicyError(f"rule action codes are {DENY}-{PASS} (DENY, ALLOW, ALLOW_END, PASS)",
+                              value=int(action.max() if action.max() > PASS else action.min()))
+        action = action.astype(np.uint8)
+    if action.shape != (n_rules,):
+        raise PolicyError(f"{action.size} rule actions for {n_rules} rules")
+    nm = np.zeros(n_cls, np.uint8) if nomatch is None else np.asarray(nomatch, dtype=np.int64)
+    if nm.shape != (n_cls,) or not np.isin(nm, (DENY, ALLOW_END, PASS)).all():
+        raise PolicyError("nomatch: one code per classifier, DENY, ALLOW_END or PASS", value=nm.tolist())
+    for s in stages:
+        if any(not 0 <= int(k) < n_cls for k in s):
+            raise PolicyError(f"a stage names classifier {list(s)} of {n_cls}")
     max_stages = max([len(s) for s in stages] + [1])
     st = np.full(len(stages) * max_stages, -1, np.int32)
     for d, s in enumerate(stages):
@@ -373,7 +419,8 @@ def assemble(
         "max_stages": max_stages,
         "words": np.array([c.words for c in classifiers], np.int32),
         "rule_base": rule_base,
-        "rule_deny": np.ascontiguousarray(rule_deny, dtype=np.uint8),
+        "rule_action": np.ascontiguousarray(action, dtype=np.uint8),
+        "nomatch": np.ascontiguousarray(nm, dtype=np.uint8),
         "proto_class": cat([c.proto_class for c in classifiers], np.int32),
         "ported": cat([c.ported for c in classifiers], np.uint8),
         "sport_class": cat([c.sport_class for c in classifiers], np.uint16),
@@ -441,18 +488,23 @@ LANE_FIELDS = 16
 def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
     """Derived tables for the IPv4 lane path (rebuilt by ``matcher()``, never pickled).
 
-    Per direction and stage (one NSG, or the subnet and NIC NSGs) a "lane": the 16-8-8 tries of its
-    classifier's two address sides (level 3, the largest, in ``fast_l3`` with one byte per entry
-    when every class fits in a byte), its destination-port table, a (protocol, destination-port
-    class) -> combined class table that already holds the protocol's ported-or-not choice and the
-    constant source-port class, the source x destination cross table and the final table holding ``(rule << 1) | allow``. Only when every direction has at most two
-    stages and each classifier has cross tables, a constant source-port table and both tries;
-    otherwise ``fast_lanes`` is empty and the general paths run.
+    Per direction and stage (one NSG, the subnet and NIC NSGs, an admin stage before them) a
+    "lane": the 16-8-8 tries of its classifier's two address sides (level 3, the largest, in
+    ``fast_l3`` with one byte per entry when every class fits in a byte), its destination-port
+    table, a (protocol, destination-port class) -> combined class table that already holds the
+    protocol's ported-or-not choice and the constant source-port class, the source x destination
+    cross table and the final table holding the stage value (``_match.stage_values``: rule and
+    action). Only when every direction has at most ``MAX_LANE_STAGES`` stages and each classifier
+    has cross tables, a constant source-port table and both tries; otherwise ``fast_lanes`` is
+    empty and the general paths run.
     """
+    from ._match import rule_actions, stage_values
+
     none = {"fast_lanes": np.zeros(0, np.int64)}
     stages = [a["stages"][d * a["max_stages"] : (d + 1) * a["max_stages"]][: a["n_stages"][d]] for d in range(len(a["n_stages"]))]
-    if a["max_stages"] > 2 or len(stages) != 2 or not a.get("cross", np.zeros(0)).size:
+    if a["max_stages"] > MAX_LANE_STAGES or len(stages) != 2 or not a.get("cross", np.zeros(0)).size:
         return none
+    value, nomatch_value = stage_values(rule_actions(a), a.get("nomatch", np.zeros(len(a["words"]), np.uint8)))
     parts: dict[str, list[np.ndarray]] = {"u": [], "i": [], "3": []}
     pos = {"u": 0, "i": 0, "3": 0}
 
@@ -462,9 +514,9 @@ def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
         pos[kind] += arr.size
         return at
 
-    # row d + 2 * s: direction d, stage s; a direction with one stage repeats it as its stage 1
-    lanes = np.full((4, LANE_FIELDS), -1, np.int64)
-    deny = np.asarray(a["rule_deny"], np.int64)
+    # row d + 2 * s: direction d, stage s; a direction with fewer stages repeats its last one
+    # (folding a stage's value twice changes nothing), so every flow runs the same stage count
+    lanes = np.full((2 * MAX_LANE_STAGES, LANE_FIELDS), -1, np.int64)
     idx = a["cross_idx"]
     done: dict[int, np.ndarray] = {}
     for d, st in enumerate(stages):
@@ -473,13 +525,13 @@ def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
             if k in done:
                 lanes[d + 2 * s] = done[k]
                 continue
-            row = _lane(a, k, put, idx, deny)
+            row = _lane(a, k, put, idx, value, int(nomatch_value[k]))
             if row is None:
                 return none
             lanes[d + 2 * s, : len(row)] = row
             done[k] = lanes[d + 2 * s].copy()
-        if len(st) == 1:
-            lanes[d + 2] = lanes[d]
+        for s in range(len(st), MAX_LANE_STAGES if len(st) else 0):
+            lanes[d + 2 * s] = lanes[d + 2 * (len(st) - 1)]
     if (lanes[:, 0] < 0).all():
         return none
     # level 3 holds classes: one byte each when every class fits (halves the largest level)
@@ -494,7 +546,7 @@ def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
             "fast_stages": int(a["max_stages"])}
 
 
-def _lane(a: dict[str, Any], k: int, put: Any, idx: np.ndarray, deny: np.ndarray) -> list[int] | None:
+def _lane(a: dict[str, Any], k: int, put: Any, idx: np.ndarray, value: np.ndarray, nomatch_value: int) -> list[int] | None:
     """Classifier k's lane tables (appended through ``put``) and its row; None if it has none."""
     x = [int(v) for v in a["cross"][CROSS_FIELDS * k : CROSS_FIELDS * (k + 1)]]
     sport = a["sport_class"][k * 65536 : (k + 1) * 65536]
@@ -519,7 +571,7 @@ def _lane(a: dict[str, Any], k: int, put: Any, idx: np.ndarray, deny: np.ndarray
     px = idx[ps + pd_cls * n_sp + spc[:, None]]
     n_y = int(idx[sd : sd + n_s * n_d].max()) + 1
     g = a["cross_rule"][f : f + n_y * n_x].astype(np.int64)
-    fin = np.where(g >= 0, 2 * g + 1 - deny[np.maximum(g, 0)], -2).astype(np.int32)
+    fin = np.where(g >= 0, np.append(value, 0)[np.maximum(g, 0)], nomatch_value).astype(np.int32)
     return tries + [put(px.reshape(-1), "u"), n_dp, put(idx[sd : sd + n_s * n_d], "u"), n_d,
                     put(fin, "i"), n_x, put(a["dport_class"][k * 65536 : (k + 1) * 65536], "u")]
 
@@ -553,12 +605,16 @@ class CompiledPolicy:
         arrays = dict(self.arrays)
         for key in ("sport_class", "dport_class"):
             arrays[key] = _rle(arrays[key])
-        return {"arrays": arrays, "labels": self.labels, "v": 1}
+        return {"arrays": arrays, "labels": self.labels, "v": 2}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         arrays = dict(state["arrays"])
         for key in ("sport_class", "dport_class"):
             arrays[key] = _unrle(arrays[key])
+        if "rule_deny" in arrays and "rule_action" not in arrays:  # v1: deny flags are DENY / ALLOW codes
+            deny = np.asarray(arrays.pop("rule_deny"), bool)
+            arrays["rule_action"] = np.where(deny, DENY, ALLOW).astype(np.uint8)
+            arrays["nomatch"] = np.zeros(len(arrays["words"]), np.uint8)
         self.arrays = arrays
         self.labels = state["labels"]
         self._matcher = None
