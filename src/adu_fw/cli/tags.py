@@ -228,10 +228,11 @@ def register(sub: Any) -> None:
     p = tsub.add_parser(
         "diff",
         help="what changed between two service-tag files (exit 1 when anything did)",
-        description="Compare two service-tag files. NEW defaults to --service-tags, or the newest embedded file.",
+        description="Compare two service-tag files. NEW defaults to --service-tags, or the default file (the newest "
+        "stored Public version, else the newest embedded file).",
     )
-    p.add_argument("old", metavar="OLD", help="older file (path, or embedded date such as 20240603)")
-    p.add_argument("new", metavar="NEW", nargs="?", help="newer file (path, or embedded date)")
+    p.add_argument("old", metavar="OLD", help="older file (path, or a stored or embedded version by date, e.g. 20240603)")
+    p.add_argument("new", metavar="NEW", nargs="?", help="newer file (path, or a stored or embedded version by date)")
     p.add_argument("--tag", metavar="NAME", help="only this tag; also lists its added/removed prefixes")
     p.add_argument("--prefixes", action="store_true", help="list every added/removed prefix")
     common_options(p)
