@@ -77,7 +77,7 @@ def _seed(target):
     return sorted((SEEDS / target).iterdir())[0]
 
 
-@pytest.mark.parametrize("target", ["service_tags", "nsg", "flowlog_file", "topology"])
+@pytest.mark.parametrize("target", ["service_tags", "nsg", "flowlog_file", "topology", "terraform_plan", "effective"])
 def test_structured_mutations(target):
     @SETTINGS
     @given(mutated(_seed(target)))
@@ -95,7 +95,7 @@ def test_random_bytes_and_invalid_utf8(target, data):
     TARGETS[target](b"\xef\xbb\xbf" + data)
 
 
-@pytest.mark.parametrize("target", ["service_tags", "nsg", "topology", "classbench"])
+@pytest.mark.parametrize("target", ["service_tags", "nsg", "topology", "classbench", "terraform_plan", "effective"])
 def test_truncation_at_every_byte_of_a_small_valid_file(target):
     raw = _seed(target).read_bytes()[:1500]
     for cut in range(0, len(raw), 3):

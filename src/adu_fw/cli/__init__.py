@@ -14,12 +14,12 @@ from ..errors import AduFwError
 
 _lazy.defer("pyarrow")  # loaded when a command first uses it: `tags lookup` and `check` never do
 
-from . import analyze, check, diff, endpoint, evaluate, lint, tags  # noqa: E402
+from . import analyze, check, diff, endpoint, evaluate, exposure, lint, tags  # noqa: E402
 from .common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 
 __all__ = ["EXIT_ERROR", "EXIT_FINDINGS", "EXIT_OK", "build_parser", "main", "run"]
 
-COMMANDS = (tags, check, evaluate, analyze, endpoint, lint, diff)
+COMMANDS = (tags, check, evaluate, analyze, endpoint, lint, diff, exposure)
 
 
 def build_parser() -> argparse.ArgumentParser:
