@@ -25,8 +25,8 @@ def cmd_plan_diff(args: argparse.Namespace) -> int:
     from ..terraform import split_plan_ref
 
     path, name = split_plan_ref(args.terraform_plan)
-    d = plan_diff(path, name=name, virtual_network=args.vnet, old_service_tags=load_cached(args.old_service_tags),
-                  new_service_tags=load_cached(args.new_service_tags),
+    d = plan_diff(path, name=name, virtual_network=args.vnet, old_service_tags=load_tags(args.old_service_tags or args.service_tags),
+                  new_service_tags=load_tags(args.new_service_tags or args.service_tags),
                   asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
                   assume_unknown=None if args.assume_unknown == "error" else args.assume_unknown)
     for w in d.warnings:
@@ -67,7 +67,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
             if getattr(args, f"{which}_nsg") or getattr(args, f"{which}_subnet_nsg") or getattr(args, f"{which}_nic_nsg"):
                 raise AduFwError(f"{which}: give an NSG or --{which}-effective, not both")
-            eff = effective_policy(effective, service_tags=load_cached(getattr(args, f"{which}_service_tags")),
+            ref = getattr(args, f"{which}_service_tags") or args.service_tags
+            eff = effective_policy(effective, service_tags=load_tags(ref),
                                    virtual_network=args.vnet, asgs=common["asgs"])
             return f"effective={effective}", eff
         single = getattr(args, f"{which}_nsg") or args.nsg
@@ -100,17 +101,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
     new_ref, new = side("new")
     d = diff(old, new, flows=args.flows or None)
     if not args.flows:
-        for side in (old, new):
-            if not hasattr(side, "versions"):
-                warn_stale(side.service_tags)
+        for s in (old, new):
+            if not hasattr(s, "versions"):
+                warn_stale(s.service_tags)
     if args.json:
         doc = d.to_dict()
         doc["old"] = {"nsg": old_ref, "service_tags": old.service_tags.source}
         doc["new"] = {"nsg": new_ref, "service_tags": new.service_tags.source}
-        for key, side in (("old", old), ("new", new)):
-            doc[key]["serviceTags"] = source_doc(side.service_tags)
-            if hasattr(side, "versions"):
-                doc[key]["service_tag_versions"] = side.to_dict()
+        for key, s in (("old", old), ("new", new)):
+            doc[key]["serviceTags"] = source_doc(s.service_tags)
+            if hasattr(s, "versions"):
+                doc[key]["service_tag_versions"] = s.to_dict()
         dump_json(doc)
     else:
         print(f"old: {old_ref} with {_tags_text(old)}")

@@ -99,7 +99,6 @@ def time_ms(table: Any, flows: Any = None) -> tuple[np.ndarray, np.ndarray] | No
         ms = np.asarray(flows.time_ms, np.int64)
         return ms, np.zeros(len(ms), bool)
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     names = table.column_names if hasattr(table, "column_names") else list(table)
     if "time" not in names:
