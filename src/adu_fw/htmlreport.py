@@ -119,16 +119,17 @@ _WRAP = {"logged_rule", "computed_log_rule", "src_ip", "dst_ip", "file", "span"}
 
 def _cell(col: str, value: Any) -> str:
     text = "" if value is None else str(value)
-    if col in _WRAP:
-        return f'<td class="wrap">{html.escape(text)}</td>'
-    if col == "source_file" and "/" in text:  # blob paths are long: the blob's hour and name, the whole path on hover
+    if col in ("source_file", "file", "path") and "/" in text and (col == "source_file" or text.count("/") > 7):
+        # blob paths are long: the blob's hour and name (else the tail), the whole path on hover
         parts = dict(p.split("=", 1) for p in text.split("/") if "=" in p and p.split("=", 1)[0] in ("y", "d", "h"))
         months = [p.split("=", 1)[1] for p in text.split("/") if p.startswith("m=")]
         if {"y", "d", "h"} <= set(parts) and months:
             short = f"{parts['y']}-{months[0]}-{parts['d']} {parts['h']}:00 …/{text.rsplit('/', 1)[-1]}"
         else:
-            short = "…/" + "/".join(text.split("/")[-2:])
+            short = "…/" + "/".join(text.split("/")[-3:])
         return f'<td class="path" title="{html.escape(text)}">{html.escape(short)}</td>'
+    if col in _WRAP:
+        return f'<td class="wrap">{html.escape(text)}</td>'
     if col == "protocol":
         return f"<td>{html.escape(protocol_name(value))}</td>"
     return f"<td>{html.escape(text)}</td>"
@@ -153,6 +154,30 @@ def _versions(doc: dict[str, Any]) -> str:
     return (f"<h3>{title}</h3>" + _table(items, ["file", "changeNumber", "hours", "span", "tuples"],
                                           heads={"span": "hours (UTC)", "tuples": "tuples"})
             + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def _files(rec: dict[str, Any]) -> str:
+    """How the files held their records (shape per file), and the files that are not flow logs, with why."""
+    if "files_read" not in rec:
+        return ""
+    shapes = ", ".join(f"{n:,} {html.escape(k)}" for k, n in sorted(rec["shapes"].items(), key=lambda kv: -kv[1])) or "none"
+    out = [f"<p>Shapes: {shapes}."]
+    if rec["files_skipped_by_time"]:
+        out.append(f" {rec['files_skipped_by_time']:,} file(s) outside the time window were not opened.")
+    out.append("</p>")
+    if rec["skipped_files"]:
+        out.append("<p>Not flow logs (not read):</p>" + _table(rec["skipped_files"], ["path", "reason"]))
+    if rec["elements_rejected"]:
+        items = "".join(
+            f"<li>{html.escape(k)}: {v:,} ({html.escape('; '.join(rec['elements_rejected_examples'].get(k, [])))})</li>"
+            for k, v in rec["elements_rejected"].items()
+        )
+        out.append(f"<p>Rejected where a record should be:</p><ul>{items}</ul>")
+    if rec["notes"]:
+        out.append("<p>Notes:</p><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in rec["notes"]) + "</ul>")
+    out.append(f"<details><summary>Files read ({len(rec['files_read']):,}), with their shape</summary>"
+               + _table(rec["files_read"], ["file", "shape", "compression", "records", "tuples"]) + "</details>")
+    return "".join(out)
 
 
 def render(doc: dict[str, Any], *, title: str = "adu-fw flow-log analysis") -> str:
@@ -195,6 +220,7 @@ td.num{{font-size:12px}}
 {rec['evaluated']:,} evaluated + {rec['rejected_total']:,} rejected
 <b class="{'ok' if rec['reconciles'] else 'bad'}">({'reconciles' if rec['reconciles'] else 'DOES NOT RECONCILE'})</b></p>
 <ul>{rej}</ul>
+{_files(rec)}
 <h2>Agreement with the log</h2>
 <div class="agree"><p><span class="ok">{agr['agree']:,} agree</span>, <span class="bad">{agr['disagree']:,} disagree</span>
 ({agr['decision_disagree']:,} decision, {agr['rule_disagree']:,} rule), {agr['unknown']:,} unknown,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import PolicyError
+from .jsonio import parse_int
 
 __all__ = ["Located", "blank_comments", "load_located", "read_json"]
 
@@ -95,7 +96,7 @@ def read_json(path: str | Path) -> Any:
     name = str(path)
     clean = _blanked(_read_text(path, name), name)
     try:
-        return json.loads(clean, strict=False)
+        return json.loads(clean, strict=False, parse_int=parse_int)  # a number too long to convert stays text
     except json.JSONDecodeError as exc:
         raise PolicyError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=name) from None
     except RecursionError:
@@ -137,7 +138,7 @@ class Located:
 
 class _Decoder(json.JSONDecoder):
     def __init__(self) -> None:
-        super().__init__(strict=False)  # ARM accepts line breaks inside strings
+        super().__init__(strict=False, parse_int=parse_int)  # ARM accepts line breaks inside strings
         self.starts: dict[int, int] = {}
         self.keep: list[Any] = []
         base_obj, base_arr = self.parse_object, self.parse_array

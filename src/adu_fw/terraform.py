@@ -99,7 +99,7 @@ def split_plan_ref(ref: str) -> tuple[str, str | None]:
 
 
 # -- addresses ----------------------------------------------------------------------------------
-_SEG = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)(\[(?:"(?:[^"\\]|\\.)*"|\d+)\])?')
+_SEG = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)(\[(?:"(?:[^"\\]|\\.)*"|\d{1,18})\])?')  # an index Python converts
 
 
 def _parse_address(address: str) -> tuple[tuple[tuple[str, Any], ...], str, str, Any]:
@@ -304,7 +304,7 @@ class TerraformPlan:
                     return found
                 continue
             if parts[0] == "module" and len(parts) >= 3:
-                m = re.match(r"^([A-Za-z0-9_-]+)(?:\[(\d+|\"[^\"]*\")\])?$", parts[1])
+                m = re.match(r"^([A-Za-z0-9_-]+)(?:\[(\d{1,18}|\"[^\"]*\")\])?$", parts[1])
                 if not m:
                     continue
                 child_idx = json.loads(m.group(2)) if m.group(2) and m.group(2).startswith('"') else (
@@ -322,7 +322,7 @@ class TerraformPlan:
                 rtype, rname = parts[0], parts[1]
             else:
                 continue
-            m = re.match(r"^([A-Za-z0-9_-]+)(?:\[(\d+|\"[^\"]*\")\])?$", rname)
+            m = re.match(r"^([A-Za-z0-9_-]+)(?:\[(\d{1,18}|\"[^\"]*\")\])?$", rname)
             if not m:
                 continue
             explicit = m.group(2)

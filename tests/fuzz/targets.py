@@ -42,8 +42,10 @@ _NOT_JSON = object()
 def _json_doc(data: bytes) -> object:
     """The JSON document in the bytes (``null`` too), _NOT_JSON when there is none: JSON's own
     errors are not ours to find."""
+    from adu_fw.jsonio import loads  # as the readers parse files: integers too long to convert stay text
+
     try:
-        return json.loads(data.decode("utf-8", errors="replace"))
+        return loads(data.decode("utf-8", errors="replace"))
     except (json.JSONDecodeError, RecursionError):
         return _NOT_JSON
 

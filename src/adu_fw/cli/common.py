@@ -160,10 +160,15 @@ def kv(items: list[str], opt: str) -> dict[str, str]:
 
 
 def params(args: argparse.Namespace) -> dict[str, object]:
+    return json_values(args.param, "--param")
+
+
+def json_values(items: list[str], opt: str) -> dict[str, Any]:
+    """NAME=VALUE pairs, each value as JSON when it parses (true, 1, [..]) and as text otherwise."""
     import json as _json
 
-    out: dict[str, object] = {}
-    for name, value in kv(args.param, "--param").items():
+    out: dict[str, Any] = {}
+    for name, value in kv(items, opt).items():
         try:
             out[name] = _json.loads(value)
         except ValueError:
@@ -286,3 +291,8 @@ def when(text: str | None, opt: str) -> Any:
     except ValueError:
         raise AduFwError(f"{opt} expects an ISO date or time such as 2024-06-10 or 2024-06-10T13:00, got {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def storage_options(items: list[str]) -> dict[str, Any]:
+    """--storage-option KEY=VALUE pairs for fsspec (values as JSON when they parse: true, 1, ...)."""
+    return json_values(items, "--storage-option")

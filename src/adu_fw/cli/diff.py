@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import AduFwError
 from ..render import dump_json
-from .common import EXIT_FINDINGS, EXIT_OK, kv, load_tags, params, source_doc, warn_stale
+from .common import EXIT_FINDINGS, EXIT_OK, kv, load_tags, params, source_doc, storage_options, warn_stale
 
 
 def _print_regions(changes: Any) -> None:
@@ -15,8 +15,8 @@ def _print_regions(changes: Any) -> None:
         r = c.region
         print(f"\n{c.direction} {r['family']} {r['protocols']} src ports {r['src_ports']} dst ports {r['dst_ports']}: "
               f"{c.old['access']} ({c.old['rule']}) -> {c.new['access']} ({c.new['rule']})")
-        print(f"  src ({r['src_addresses']:,} addresses): {', '.join(r['src'])}")
-        print(f"  dst ({r['dst_addresses']:,} addresses): {', '.join(r['dst'])}")
+        print(f"  src ({r['src_addresses']:,} addresses): {_some(r['src'], 'prefixes')}")
+        print(f"  dst ({r['dst_addresses']:,} addresses): {_some(r['dst'], 'prefixes')}")
 
 
 def cmd_plan_diff(args: argparse.Namespace) -> int:
@@ -99,7 +99,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
                          "--old-effective/--new-effective, or --terraform-plan")
     old_ref, old = side("old")
     new_ref, new = side("new")
-    d = diff(old, new, flows=args.flows or None)
+    d = diff(old, new, flows=args.flows or None, storage_options=storage_options(args.storage_option))
+    empty = d.flows_read.nothing_read if d.flows_read is not None else None
     if not args.flows:
         for s in (old, new):
             if not hasattr(s, "versions"):
@@ -112,17 +113,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
             doc[key]["serviceTags"] = source_doc(s.service_tags)
             if hasattr(s, "versions"):
                 doc[key]["service_tag_versions"] = s.to_dict()
+        if empty:
+            doc["error"] = f"--flows {' '.join(args.flows)}: {empty}"
         dump_json(doc)
     else:
         print(f"old: {old_ref} with {_tags_text(old)}")
         print(f"new: {new_ref} with {_tags_text(new)}")
         print(f"{len(d.changes)} region(s) of the flow space change decision or deciding rule")
         _print_regions(d.changes)
-        if args.flows:
+        if args.flows and not empty:
             print(f"\nrecorded flows compared: {d.flows_compared:,}; changed: {d.flows_changed:,}")
-            for f in d.flow_changes[:20]:
+            for f in d.flow_changes[:TEXT_ITEMS]:
                 print(f"  {f['direction']} {f['src_ip']} -> {f['dst_ip']}:{f['dst_port']}: "
                       f"{f['old']['access']} ({f['old']['rule']}) -> {f['new']['access']} ({f['new']['rule']})")
+            if len(d.flow_changes) > TEXT_ITEMS:
+                print(f"  ... {len(d.flow_changes) - TEXT_ITEMS:,} more changed flows (all of them in --json)")
+    if empty:  # replaying nothing is not a diff of the recorded flows: say what was found instead
+        raise AduFwError(f"--flows {' '.join(args.flows)}: {empty}")
     return EXIT_FINDINGS if d else EXIT_OK
 
 
@@ -134,6 +141,15 @@ def _tags_text(side: Any) -> str:
         return f"the files in {side.versions.source} (regions: the newest, {side.versions.files[-1].name})"
     per = "; ".join(f"{u['label']} for {u['hour_count']} hour(s)" for u in used)
     return f"the files in {side.versions.source} by hour ({per}; regions: the newest, {side.versions.files[-1].name})"
+
+
+TEXT_ITEMS = 12  # text output abbreviates long lists (and says how many it left out); --json never does
+
+
+def _some(items: list[str], what: str) -> str:
+    if len(items) <= TEXT_ITEMS:
+        return ", ".join(items)
+    return ", ".join(items[:TEXT_ITEMS]) + f", ... {len(items) - TEXT_ITEMS} more {what} (all in --json)"
 
 
 def register(sub: Any) -> None:
@@ -157,7 +173,10 @@ def register(sub: Any) -> None:
                    "in force then (the regions use its newest file). Default: the newest stored, else embedded, file")
     p.add_argument("--old-service-tags", metavar="FILE|DIR", help="the old side's (default: --service-tags)")
     p.add_argument("--new-service-tags", metavar="FILE|DIR", help="the new side's (default: --service-tags)")
-    p.add_argument("--flows", metavar="PATH", nargs="+", help="flow logs to replay through both sides")
+    p.add_argument("--flows", metavar="PATH", nargs="+",
+                   help="flow logs to replay through both sides (files, directories, globs or fsspec URLs, any shape)")
+    p.add_argument("--storage-option", metavar="KEY=VALUE", action="append", default=[],
+                   help="fsspec storage option for --flows URLs (repeatable)")
     p.add_argument("--terraform-plan", metavar="FILE[:NAME]",
                    help="a Terraform plan (terraform show -json): every NSG's change.before against its change.after "
                    "(NAME: one NSG, by name or address)")
