@@ -40,19 +40,19 @@ def test_no_fixed_width_wider_than_a_phone(tmp_path, capsys, weeks):
         assert '<meta name="viewport" content="width=device-width' in html
         for svg in re.findall(r"<svg[^>]*>", html):
             assert 'viewBox="' in svg and 'width="100%"' in svg, svg  # scales with the page
-        widths = [int(w) for w in re.findall(r'(?<![-\w])width="(\d+)"', html.split("<details>")[0])]
+        widths = [int(w) for w in re.findall(r'(?<![-\w])width="(\d+)"', html.split("<details><summary>JSON")[0])]
         svg_inner = [int(w) for w in re.findall(r'<rect[^>]*width="(\d+)', html)]
         assert all(w <= 390 for w in widths if w not in svg_inner), widths
         for prop, px in re.findall(r"(?<![-\w])(width|min-width):\s*(\d+)px", html):
             assert int(px) <= 390 or prop == "min-width" and int(px) <= 640, (prop, px)
         assert re.search(r"svg\.timeline\{min-width:640px\}", html) and '<div class="scroll"><svg class="chart timeline"' in html
-        body = html.split("<details>")[0]
+        body = html.split("<details><summary>JSON")[0]
         assert body.count("<table>") == body.count('<div class="scroll"><table>')  # wide tables scroll in their own box
 
 
 def test_protocols_hours_versions_and_explanations(tmp_path, capsys, weeks):
     html, doc = report(tmp_path, capsys, "--service-tags", "20240610")
-    body = html.split("<details>")[0]
+    body = html.split("<details><summary>JSON")[0]
     assert "<td>TCP</td><td>443</td>" in body and "<td>6</td>" not in body
     assert "Why they disagree" in body and (
         "36 disagreements are flows to prefixes added to AzureDeviceUpdate in changeNumber 2 (file 20240610); "

@@ -114,7 +114,7 @@ def _timeline(points: list[dict[str, Any]], *, width: int = 960, height: int = 1
     return "".join(parts) + (f'<p class="legend">{legend}</p>' if legend else "")
 
 
-_WRAP = {"logged_rule", "computed_log_rule", "src_ip", "dst_ip", "file", "span"}
+_WRAP = {"logged_rule", "computed_log_rule", "src_ip", "dst_ip", "file", "span", "reason"}
 
 
 def _cell(col: str, value: Any) -> str:
@@ -212,7 +212,7 @@ td.num{{font-size:12px}}
 .ok{{color:#4c9a2a}} .bad{{color:#c0392b}} .agree{{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}}
 .agree>p{{flex:1 1 320px;margin:.3em 0}} .why{{flex:1 1 320px;background:#fdf6e3;border-left:4px solid #d08a1c;padding:.4em .8em}}
 .why ul{{margin:.3em 0;padding-left:1.2em}} .legend .key{{margin-right:1.2em;white-space:nowrap}}
-.swatch{{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}} pre{{white-space:pre-wrap;overflow-wrap:anywhere}}</style>
+.swatch{{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}} pre{{white-space:pre-wrap;overflow-wrap:anywhere}} li,p{{overflow-wrap:anywhere}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
 <h2>Reconciliation</h2>
