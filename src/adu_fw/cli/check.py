@@ -42,6 +42,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     where = f"rule {v.rule} (priority {v.priority}) in NSG {v.nsg}" if v.rule else "no NSG applies"
     print(f"{v.access}: {where}")
     print(f"flow: {v.direction} {args.protocol} {args.src}:{args.src_port} -> {args.dst}:{args.dst_port}")
+    for n in v.notes:
+        print(f"  note: {n}")
     if args.explain:
         for t in v.trail:
             print(f"\nNSG {t.nsg} ({t.level}): {t.access} by {t.rule} ({t.priority})")

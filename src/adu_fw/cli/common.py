@@ -132,9 +132,7 @@ def policy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--asg", metavar="NAME=IP[,IP...]", action="append", default=[], help="application security group members"
     )
-    g.add_argument(
-        "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
-    )
+    template_options(g)
     g.add_argument(
         "--platform-bypass",
         action="store_true",
@@ -143,10 +141,43 @@ def policy_options(p: argparse.ArgumentParser) -> None:
         "as IP flow verify does)",
     )
     f = p.add_argument_group("Azure Firewall")
-    f.add_argument("--firewall-policy", metavar="FILE", help="an Azure Firewall policy instead of NSGs (ARM, REST/az "
-                   "output, or a Terraform plan FILE[:POLICY] with azurerm_firewall_policy_rule_collection_group)")
+    f.add_argument("--firewall-policy", metavar="FILE[:NAME]", help="an Azure Firewall policy instead of NSGs (ARM, REST/az "
+                   "output, or a Terraform plan FILE[:POLICY] with azurerm_firewall_policy_rule_collection_group); NAME picks "
+                   "a policy or firewall of a multi-policy template")
     f.add_argument("--ip-group", metavar="NAME=IP[,IP...]", action="append", default=[], help="IP Group members ('NAME=' for empty)")
     f.add_argument("--dns", metavar="FQDN=IP[,IP...]", action="append", default=[], help="DNS map for FQDNs in network rules")
+
+
+def template_options(g: Any) -> None:
+    """ARM template inputs: parameters and what a deployment would know (docs/semantics.md, ARM templates offline)."""
+    g.add_argument(
+        "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
+    )
+    g.add_argument("--parameters", metavar="FILE", action="append", default=[],
+                   help="ARM deployment parameters file ({\"parameters\": {\"x\": {\"value\": ...}}}); --param wins over it")
+    g.add_argument("--resource-group", metavar="NAME", help="resourceGroup().name (default: the stand-in 'rg-offline')")
+    g.add_argument("--location", metavar="REGION",
+                   help="the deployment location, resourceGroup().location (no default: values that need it are unknown)")
+    g.add_argument("--subscription-id", metavar="ID",
+                   help="subscription().subscriptionId (default: the stand-in 00000000-0000-0000-0000-000000000000)")
+    g.add_argument("--reference", metavar="RESOURCE_OR_NAME.property=VALUE", action="append", default=[],
+                   help="the state reference()/listKeys() of a deployed resource returns, e.g. fw-pip.ipAddress=20.1.2.3 "
+                   "(repeatable; RESOURCE_OR_NAME is its name, resource id or symbolic name)")
+
+
+def deployment_of(args: argparse.Namespace) -> Any:
+    """The :class:`adu_fw.arm.Deployment` the template options describe."""
+    from ..arm import Deployment, parse_reference
+
+    refs: dict[str, Any] = {}
+    for item in getattr(args, "reference", None) or []:
+        try:
+            key, value = parse_reference(item)
+        except ValueError as exc:
+            raise AduFwError(str(exc)) from None
+        refs[key] = value
+    return Deployment(resource_group=getattr(args, "resource_group", None), location=getattr(args, "location", None),
+                      subscription_id=getattr(args, "subscription_id", None), references=refs)
 
 
 def kv(items: list[str], opt: str) -> dict[str, str]:
@@ -160,7 +191,14 @@ def kv(items: list[str], opt: str) -> dict[str, str]:
 
 
 def params(args: argparse.Namespace) -> dict[str, object]:
-    return json_values(args.param, "--param")
+    """ARM parameters: the ``--parameters`` files in order, then ``--param`` (which wins)."""
+    from ..arm import load_parameters_file
+
+    out: dict[str, object] = {}
+    for path in getattr(args, "parameters", None) or []:
+        out.update(load_parameters_file(path))
+    out.update(json_values(args.param, "--param"))
+    return out
 
 
 def json_values(items: list[str], opt: str) -> dict[str, Any]:
@@ -194,6 +232,7 @@ def policy_of(args: argparse.Namespace, tags: ServiceTags | None = None, *, quie
         asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
         params=params(args),
         platform_bypass=args.platform_bypass,
+        deployment=deployment_of(args),
     )
     if getattr(args, "terraform_plan", None) or getattr(args, "effective", None):
         policy = _other_policy(args, common)
@@ -237,7 +276,7 @@ def replay_policy_of(args: argparse.Namespace) -> Any:
 
 def _other_policy(args: argparse.Namespace, common: dict[str, Any]) -> Policy:
     """--terraform-plan / --effective (ARM parameters do not apply to them)."""
-    kw = {k: v for k, v in common.items() if k != "params"}
+    kw = {k: v for k, v in common.items() if k not in ("params", "deployment")}
     if args.terraform_plan:
         from ..sources import plan_policy
 
@@ -275,6 +314,7 @@ def firewall_of(args: argparse.Namespace, tags: ServiceTags | None = None, *, qu
         dns={k: v.split(",") for k, v in kv(args.dns, "--dns").items()},
         service_tags=tags if tags is not None else tags_of(args),
         params=params(args),
+        deployment=deployment_of(args),
     )
     for note in [] if quiet else fw.notes:
         print(f"adu-fw: note: {note}", file=sys.stderr)

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..errors import AduFwError
 from ..render import dump_json
-from .common import EXIT_FINDINGS, EXIT_OK, kv, load_tags, params, source_doc, storage_options, warn_stale
+from .common import (EXIT_FINDINGS, EXIT_OK, deployment_of, kv, load_tags, params, source_doc, storage_options,
+                     template_options, warn_stale)
 
 
 def _print_regions(changes: Any) -> None:
@@ -58,6 +59,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         virtual_network=args.vnet,
         asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
         params=params(args),
+        deployment=deployment_of(args),
     )
 
     def side(which: str) -> tuple[str, Policy]:
@@ -186,6 +188,6 @@ def register(sub: Any) -> None:
     p.add_argument("--new-effective", metavar="FILE", help="effective rules as the new side (e.g. against the template)")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[])
     p.add_argument("--asg", metavar="NAME=IP[,IP...]", action="append", default=[])
-    p.add_argument("--param", metavar="NAME=VALUE", action="append", default=[])
+    template_options(p.add_argument_group("ARM templates"))
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_diff)
