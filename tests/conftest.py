@@ -1,7 +1,9 @@
 """Shared fixtures: the real files in ../shared (CI has them) and the embedded defaults."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 # Hermetic service-tag store and index cache: the default file of every command is the newest
 # *stored* version, so a user's own `adu-fw tags update` must not change what the tests see.
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="adu-fw-tests-"))
+atexit.register(shutil.rmtree, _SESSION_TMP, ignore_errors=True)
 os.environ["ADU_FW_TAGS_DIR"] = str(_SESSION_TMP / "versions-empty")
 os.environ["ADU_FW_CACHE_DIR"] = str(_SESSION_TMP / "cache")
 
