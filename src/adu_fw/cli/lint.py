@@ -7,23 +7,26 @@ from typing import Any
 import re
 import sys
 
-from ..nsg import select_nsg, split_ref
-from ..policy import Policy
-from ..sources import read_nsgs_any
-from ..render import dump_json
-from ..rules import CONTEXT_TAGS
 from ..errors import AduFwError
+from ..render import dump_json
 from .common import EXIT_FINDINGS, EXIT_OK, common_options, deployment_of, kv, params, tags_of, template_options
 
 
 def _chosen(nsgs: list[Any], only: str | None, path: str) -> list[Any]:
     """Every NSG, or the one ``FILE:NAME`` selects (by name, symbolic name, naming variable, #N)."""
+    from ..nsg import select_nsg
+
     if not only:
         return list(nsgs)
     return [select_nsg(nsgs, only, path)]
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from ..nsg import split_ref
+    from ..policy import Policy
+    from ..rules import CONTEXT_TAGS
+    from ..sources import read_nsgs_any
+
     tags = tags_of(args)
     template_params = params(args)
     deployment = deployment_of(args)
