@@ -218,43 +218,83 @@ cdef class _Decoder:
                 return out
 
     cdef object _tuples(self):
-        """An array of plain ASCII strings, recorded as spans (the hot loop: locals only)."""
-        cdef Py_ssize_t first = self.nspans, k = self.nspans, n = self.n, p
+        """An array of plain ASCII strings, recorded as spans (the hot loop: locals only, without the GIL
+        once the array has more than a few strings, so that other threads run while a blob is scanned)."""
+        cdef Py_ssize_t first = self.nspans, k = self.nspans
         cdef Py_ssize_t pos = adu_skip_ws(self.s, self.pos + 1, self.n)
-        cdef const unsigned char* s = self.s
-        cdef unsigned char c
-        if pos < n and s[pos] == 93:
+        cdef int r, done = 0
+        if pos < self.n and self.s[pos] == 93:
             self.pos = pos + 1
             return self.factory(first, 0)
         while True:
-            if pos >= n or s[pos] != 34:
-                raise Declined("a flowTuples element that is not a string")
-            p = adu_string_stop(s, pos + 1, n)
-            if p >= n or s[p] != 34:
-                raise Declined("a flowTuples string with escapes, control or non-ASCII bytes, or cut off")
-            if k == self.cap:
+            if k + 1 > self.cap:
                 self.nspans = k
                 self._grow()
-            self.starts[k] = pos + 1
-            self.ends[k] = p
-            k += 1
-            pos = adu_skip_ws(s, p + 1, n)
-            if pos >= n:
+            if k - first < NOGIL_AFTER:  # short arrays (and the start of long ones): not worth a GIL round trip
+                r = _span_run(self.s, self.n, &pos, self.starts, self.ends, &k, min(first + NOGIL_AFTER, self.cap), &done,
+                              &self.trailing_commas)
+            else:
+                with nogil:
+                    r = _span_run(self.s, self.n, &pos, self.starts, self.ends, &k, self.cap, &done,
+                                  &self.trailing_commas)
+            if r == 1:
+                raise Declined("a flowTuples element that is not a string")
+            if r == 2:
+                raise Declined("a flowTuples string with escapes, control or non-ASCII bytes, or cut off")
+            if r == 3:
                 raise Declined("input ends inside a container")
-            c = s[pos]
-            if c == 93:
-                pos += 1
-                break
-            if c != 44:
+            if r == 4:
                 raise Declined(f"expected ',' at {pos}")
-            pos = adu_skip_ws(s, pos + 1, n)
-            if pos < n and s[pos] == 93:
-                self.trailing_commas += 1
-                pos += 1
+            if done:
                 break
         self.nspans = k
         self.pos = pos
         return self.factory(first, k - first)
+
+
+cdef enum:
+    NOGIL_AFTER = 32
+
+
+cdef int _span_run(const unsigned char* s, Py_ssize_t n, Py_ssize_t* at, int64_t* starts, int64_t* ends,
+                   Py_ssize_t* count, Py_ssize_t cap, int* done, Py_ssize_t* trailing) noexcept nogil:
+    """Spans of the strings of a flowTuples array from ``at[0]`` (an element's opening quote) until its
+    closing bracket (``done`` set) or until ``count`` reaches ``cap``; 0, or the code of what is wrong."""
+    cdef Py_ssize_t pos = at[0], k = count[0], p
+    cdef unsigned char c
+    cdef int r = 0
+    while k < cap:
+        if pos >= n or s[pos] != 34:
+            r = 1
+            break
+        p = adu_string_stop(s, pos + 1, n)
+        if p >= n or s[p] != 34:
+            r = 2
+            break
+        starts[k] = pos + 1
+        ends[k] = p
+        k += 1
+        pos = adu_skip_ws(s, p + 1, n)
+        if pos >= n:
+            r = 3
+            break
+        c = s[pos]
+        if c == 93:
+            pos += 1
+            done[0] = 1
+            break
+        if c != 44:
+            r = 4
+            break
+        pos = adu_skip_ws(s, pos + 1, n)
+        if pos < n and s[pos] == 93:
+            trailing[0] += 1
+            pos += 1
+            done[0] = 1
+            break
+    at[0] = pos
+    count[0] = k
+    return r
 
 
 cdef _Decoder _decoder(const uint8_t[::1] data, Py_ssize_t start, factory):

@@ -693,6 +693,10 @@ class AdminMatches:
         return cls(policy, labels)
 
     def add(self, flows: Any, ok: Any, threads: int | None = None) -> None:
+        self.add_to(self.counts, flows, ok, threads)
+
+    def add_to(self, counts: dict[int, int], flows: Any, ok: Any, threads: int | None = None) -> None:
+        """``add`` into another dict (a part of a replay run in parallel keeps its own)."""
         import numpy as np
 
         from .evaluate import classify
@@ -702,7 +706,7 @@ class AdminMatches:
         for r, n in zip(*np.unique(rule, return_counts=True)):
             full = self.to_full[int(r)]
             if full >= 0:
-                self.counts[full] = self.counts.get(full, 0) + int(n)
+                counts[full] = counts.get(full, 0) + int(n)
 
 
 def lint(ref: str, tags: Any, params: Mapping[str, Any] | None = None, deployment: Any = None) -> dict[str, Any]:

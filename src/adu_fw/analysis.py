@@ -24,12 +24,13 @@ from . import _prefix
 from .adminrules import AdminMatches, admin_names, logged_admin_rule, strip_log_suffix
 from .compile import _Intervals
 from .evaluate import evaluate
-from .flowlogs import FlowLogStream
+from .flowlogs import FlowLogStream, ReadStats, read_file
 from .flowtable import FlowArrays, flow_arrays
 from .ip import format_address, parse_addresses
 from .policy import Policy
+from .workers import ordered, resolve_threads
 
-__all__ = ["Report", "analyze", "TagMatcher", "row_agreement"]
+__all__ = ["Report", "Replay", "analyze", "TagMatcher", "row_agreement"]
 
 EXAMPLES = 10
 COMPARABLE_PREFIXES = ("userrule_", "defaultrule_")
@@ -108,6 +109,41 @@ class Report:
     tag_counts: dict[str, Counter] = field(default_factory=lambda: {"Inbound": Counter(), "Outbound": Counter()})
     labels: dict[str, list[Any]] = field(default_factory=dict)
     admin_matched: dict[int, int] = field(default_factory=dict)  # rule_index -> flows its admin stage matched first
+    batches: list[tuple[Any, Any]] = field(default_factory=list, repr=False)  # a part's (batch, verdicts) for on_batch
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["timeline"] = dict(self.timeline)  # a defaultdict of a lambda does not pickle
+        state["batches"] = []
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        timeline = defaultdict(lambda: [0, 0])
+        timeline.update(state["timeline"])
+        self.__dict__.update(state, timeline=timeline)
+
+    def merge(self, other: "Report") -> None:
+        """Add a part's aggregates (a file's, a batch's) that comes after these in input order."""
+        for name in ("evaluated", "agree", "disagree", "unknown", "decision_disagree", "rule_disagree", "rule_not_comparable"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejected_by_evaluation.update(other.rejected_by_evaluation)
+        self.examples += other.examples[: max(0, EXAMPLES - len(self.examples))]
+        for r, (n, nbytes, first, last) in other.hits.items():
+            h = self.hits.setdefault(r, [0, 0, None, None])
+            h[0] += n
+            h[1] += nbytes
+            h[2] = first if h[2] is None or (first is not None and first < h[2]) else h[2]
+            h[3] = last if h[3] is None or (last is not None and last > h[3]) else h[3]
+        self.talker_counts.merge(other.talker_counts)
+        self.denied_ports.update(other.denied_ports)
+        for hour, (a, d) in other.timeline.items():
+            slot = self.timeline[hour]
+            slot[0] += a
+            slot[1] += d
+        for direction, counts in other.tag_counts.items():
+            self.tag_counts.setdefault(direction, Counter()).update(counts)
+        for r, n in other.admin_matched.items():
+            self.admin_matched[r] = self.admin_matched.get(r, 0) + n
 
     @property
     def talkers(self) -> Counter:
@@ -242,40 +278,94 @@ def analyze(
     threads: int | None = None,
     on_batch: Callable[[pa.RecordBatch, pa.Table], None] | None = None,
 ) -> Report:
-    """Replay every tuple of ``stream``; ``on_batch(batch, verdicts)`` sees each evaluated batch."""
-    compiled = policy.compile()
-    report = Report(stats=stream.stats, tag=None, labels=compiled.labels)
-    matcher = None
-    if tag:
-        found = policy.service_tags.get(tag)
-        if found is None:
-            from .errors import PolicyError
+    """Replay every tuple of ``stream``; ``on_batch(batch, verdicts)`` sees each evaluated batch, in input order.
 
-            raise PolicyError(f"unknown service tag {tag!r} (not in {policy.service_tags.source})", field="--tag")
-        report.tag = found.name
-        matcher = TagMatcher(found.address_prefixes)
-    admin = AdminMatches.of(policy, compiled.labels)
-    pairs = stream.pairs() if hasattr(stream, "pairs") else ((b, None) for b in stream)
-    for batch, parsed in pairs:
-        flows = parsed if parsed is not None else flow_arrays(batch)
-        if hasattr(policy, "evaluate_batch"):  # service tags by hour (adu_fw.tags.versions.VersionedPolicy)
-            verdicts = policy.evaluate_batch(batch, flows, threads=threads)
-        else:
-            verdicts = evaluate(compiled, flows, threads=threads)
-        rule_index = verdicts.column("rule_index").to_numpy()
-        ok = rule_index != -2
-        if not ok.all():
-            for reason, n in Counter(verdicts.column("reject_reason").drop_null().to_pylist()).items():
-                report.rejected_by_evaluation["evaluation: " + reason] += n
-        report.evaluated += int(ok.sum())
-        if admin is not None:
-            admin.add(flows, ok, threads)
-            report.admin_matched = admin.counts
+    ``threads`` (default: every core): files are read, evaluated and aggregated that many at a time
+    (a stream without files: its batches), each into its own partial report, merged in input order;
+    the report is the same whatever the number of threads.
+    """
+    replay = Replay.of(policy, tag, keep=on_batch is not None)
+    report = replay.report(stream.stats)
+    nt = resolve_threads(threads)
+    if isinstance(stream, FlowLogStream):  # file by file: reading is spread too
+        files = stream.files
+        replay.matcher_threads = max(1, nt // max(1, min(nt, len(files))))  # one big file: the matcher's own threads
+        parts = ordered(lambda ref: replay.file(ref, stream.batch_tuples), files, nt)
+    else:
+        pairs = stream.pairs() if hasattr(stream, "pairs") else ((b, None) for b in stream)
+        replay.matcher_threads = 1 if nt > 1 else nt
+        parts = ordered(lambda pair: replay.part([pair], None), pairs, nt)
+    for part in parts:
+        if part.stats is not None:
+            stream.stats.merge(part.stats)
         if on_batch is not None:
-            on_batch(batch, verdicts)
-        _agreement(report, batch, verdicts, ok)
-        _aggregates(report, batch, flows, verdicts, ok, matcher)
+            for batch, verdicts in part.batches:
+                on_batch(batch, verdicts)
+        report.merge(part)
     return report
+
+
+class Replay:
+    """What every part of a replay shares, read-only once made (and picklable for Spark tasks, unless the
+    policy is time-aware); ``part`` replays some batches into a new partial report, ``Report.merge`` adds them."""
+
+    def __init__(self, compiled: Any, labels: dict[str, list[Any]], tag: str | None, matcher: TagMatcher | None,
+                 admin: AdminMatches | None, *, versioned: Any = None, keep: bool = False) -> None:
+        self.compiled, self.labels, self.tag, self.matcher, self.admin = compiled, labels, tag, matcher, admin
+        self.versioned = versioned  # a VersionedPolicy (adu_fw.tags.versions) evaluates each batch itself
+        self.keep = keep  # parts keep their (batch, verdicts) for on_batch
+        self.admin_names = admin_names(labels)
+        self.matcher_threads = 1
+
+    @classmethod
+    def of(cls, policy: Any, tag: str | None = "AzureDeviceUpdate", *, keep: bool = False) -> "Replay":
+        compiled = policy.compile()
+        compiled.matcher()  # built once here, not by the first workers at the same time
+        matcher, name = None, None
+        if tag:
+            found = policy.service_tags.get(tag)
+            if found is None:
+                from .errors import PolicyError
+
+                raise PolicyError(f"unknown service tag {tag!r} (not in {policy.service_tags.source})", field="--tag")
+            name, matcher = found.name, TagMatcher(found.address_prefixes)
+        admin = AdminMatches.of(policy, compiled.labels)
+        if admin is not None:
+            admin.compiled.matcher()
+        return cls(compiled, compiled.labels, name, matcher, admin, keep=keep,
+                   versioned=policy if hasattr(policy, "evaluate_batch") else None)
+
+    def report(self, stats: Any) -> Report:
+        return Report(stats=stats, tag=self.tag, labels=self.labels)
+
+    def file(self, ref: Any, batch_tuples: int = 500_000) -> Report:
+        """One flow-log file (a ``FileRef``) read, evaluated and aggregated, with its own ``ReadStats``."""
+        own = ReadStats()
+        return self.part(read_file(ref, own, batch_tuples=batch_tuples), own)
+
+    def part(self, pairs: Iterable[tuple[Any, Any]], stats: Any) -> Report:
+        """Batches (each with its parsed flows, or None) replayed into a partial report holding ``stats``."""
+        part = self.report(stats)
+        threads = self.matcher_threads
+        for batch, parsed in pairs:
+            flows = parsed if parsed is not None else flow_arrays(batch)
+            if self.versioned is not None:  # service tags by hour
+                verdicts = self.versioned.evaluate_batch(batch, flows, threads=threads)
+            else:
+                verdicts = evaluate(self.compiled, flows, threads=threads)
+            rule_index = verdicts.column("rule_index").to_numpy()
+            ok = rule_index != -2
+            if not ok.all():
+                for reason, n in Counter(verdicts.column("reject_reason").drop_null().to_pylist()).items():
+                    part.rejected_by_evaluation["evaluation: " + reason] += n
+            part.evaluated += int(ok.sum())
+            if self.admin is not None:
+                self.admin.add_to(part.admin_matched, flows, ok, threads)
+            if self.keep:
+                part.batches.append((batch, verdicts))
+            _agreement(part, batch, verdicts, ok, self.admin_names)
+            _aggregates(part, batch, flows, verdicts, ok, self.matcher)
+        return part
 
 
 def _same_rule(logged: str, computed: str) -> bool:
@@ -323,8 +413,10 @@ def row_agreement(batch: Any, verdicts: pa.Table, labels: Any = None) -> np.ndar
     return out
 
 
-def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray) -> None:
-    known, dec_diff, rule_diff, comparable = _agreement_masks(batch, verdicts, ok, admin_names(report.labels))
+def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray,
+               admin: frozenset[str] | None = None) -> None:
+    known, dec_diff, rule_diff, comparable = _agreement_masks(
+        batch, verdicts, ok, admin_names(report.labels) if admin is None else admin)
     report.unknown += int((ok & ~known).sum())
     report.decision_disagree += int(dec_diff.sum())
     report.rule_disagree += int(rule_diff.sum())
@@ -397,6 +489,14 @@ class KeyCounts:
         self._pending = 0
         self.big: Counter = Counter()  # keys beyond 64 bits (IPv6, offset by 2**128)
 
+    def merge(self, other: "KeyCounts") -> None:
+        self._keys += other._keys
+        self._counts += other._counts
+        self._pending += other._pending
+        self.big.update(other.big)
+        if self._pending > self.COMPACT_AT:
+            self._compact()
+
     def add(self, keys: np.ndarray) -> None:
         vc = pc.value_counts(pa.array(keys))
         self._keys.append(np.asarray(vc.field("values")).astype(np.uint64))
@@ -454,7 +554,10 @@ def _aggregates(
     if flows.time_ms is not None and flows.bytes_total is not None:  # the reader's own numbers
         ms, nbytes = flows.time_ms[rows], flows.bytes_total[rows]
     else:
-        ms = np.asarray(batch.column("time").cast(pa.int64()).fill_null(0))[rows]
+        time = batch.column("time")
+        if pa.types.is_timestamp(time.type) and time.type.unit != "ms":  # Spark's rows are in microseconds
+            time = time.cast(pa.timestamp("ms", tz=time.type.tz), safe=False)
+        ms = np.asarray(time.cast(pa.int64()).fill_null(0))[rows]
         nbytes = (
             np.asarray(batch.column("bytes_src_to_dst").fill_null(0)).astype(np.int64)
             + np.asarray(batch.column("bytes_dst_to_src").fill_null(0)).astype(np.int64)

@@ -1,6 +1,13 @@
 """adu-fw on Apache Spark (``pip install adu-fw[spark]``): flow logs read, evaluated and analysed
 with ``mapInArrow`` when one machine is not enough.
 
+- ``analyze(df, policy)``: each file is read, evaluated and aggregated inside one ``mapInArrow``
+  task (``adu_fw.analysis.Replay``, the same code as one machine's), and only that file's partial
+  report (a few kB: counts, hits, talkers, examples) goes back to the driver, which merges them in
+  path order: the result is the document ``adu_fw.analysis.analyze(...).to_dict()`` gives on one
+  machine (tested on ``local[2]``). ``df`` is what ``read_flow_logs`` returned (its files are read
+  again, without the rows), any ``binaryFile`` DataFrame (``path``, ``content``), or flow-log rows
+  (each Arrow batch is then aggregated where it is, and only the partials travel).
 - ``read_flow_logs(spark, paths)``: one task per file (Spark's ``binaryFile`` source with recursive
   lookup, so the blob layout's repeated ``m=`` key never reaches partition discovery; time parts
   come from the path, parsed by adu-fw). Every file is read whatever its name and shape (blob,
@@ -10,23 +17,28 @@ with ``mapInArrow`` when one machine is not enough.
 - ``evaluate(df, policy)``: the compiled policy (pickled into the closure, shipped once per task)
   adds ``access``, ``rule``, ``rule_index``, ``nsg``, ``log_rule``, ``reject_reason`` and the
   per-row agreement with the log.
-- ``analyze(df, policy)``: reconciliation, agreement and hits per rule with Spark aggregations; the
-  result equals ``adu_fw.analysis.analyze`` on the same input (tested).
+
+The Python the workers run: on a local master (``local``, ``local[N]``), when neither
+``PYSPARK_PYTHON`` nor ``spark.pyspark.python`` names one, this interpreter (``sys.executable``), so
+that a script run from a virtual environment works as written (workers would otherwise start
+``python3`` from ``PATH``, which has no adu-fw). A cluster keeps its own setting.
 """
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import sys
 from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .flowlogs import SCHEMA, ReadStats, read_blob
+from .flowlogs import SCHEMA, ReadStats, read_blob, read_bytes
 from .flowtable import arrow_column
 
-__all__ = ["read_flow_logs", "evaluate", "analyze", "READ_SCHEMA", "EVAL_COLUMNS"]
+__all__ = ["read_flow_logs", "evaluate", "analyze", "worker_python", "READ_SCHEMA", "EVAL_COLUMNS"]
 
 READ_SCHEMA = pa.schema(list(SCHEMA) + [pa.field("_file_stats", pa.string())])
 EVAL_COLUMNS = [
@@ -86,16 +98,37 @@ def _parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             yield pa.RecordBatch.from_arrays(row, schema=plain)
 
 
-def read_flow_logs(spark: Any, paths: str | list[str]) -> Any:
-    """Flow-log tuples (plus one ``_file_stats`` summary row per file) as a Spark DataFrame."""
-    files = (
+def worker_python(spark: Any) -> str:
+    """The Python the workers start: on a local master with none chosen (no ``PYSPARK_PYTHON``, no
+    ``spark.pyspark.python``), set to this interpreter, whose environment has adu-fw."""
+    sc = spark.sparkContext
+    chosen = os.environ.get("PYSPARK_PYTHON") or sc.getConf().get("spark.pyspark.python", None)
+    if not chosen and str(sc.master).startswith("local"):
+        sc.pythonExec = sys.executable  # read by every Python function made from now on
+    return str(sc.pythonExec)
+
+
+def _files(spark: Any, paths: str | list[str]) -> Any:
+    """One row per file (``path``, ``content``), partitioned by size as Spark's file sources do."""
+    return (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")  # every file, whatever its name: the reader tells flow logs by content
         .load(paths if isinstance(paths, list) else [paths])
         .select("path", "content")
     )
+
+
+def read_flow_logs(spark: Any, paths: str | list[str]) -> Any:
+    """Flow-log tuples (plus one ``_file_stats`` summary row per file) as a Spark DataFrame."""
+    worker_python(spark)
+    files = _files(spark, paths)
     files = files.repartition(max(1, files.rdd.getNumPartitions()), "path")
-    return files.mapInArrow(_parse_files, _spark_schema(READ_SCHEMA))
+    df = files.mapInArrow(_parse_files, _spark_schema(READ_SCHEMA))
+    try:
+        df._adu_fw_source = (spark, paths)  # analyze() reads the files again instead of the rows
+    except AttributeError:  # pragma: no cover - a DataFrame class that takes no attributes
+        pass
+    return df
 
 
 def _evaluator(blob: bytes) -> Any:
@@ -146,6 +179,7 @@ def evaluate(df: Any, policy: Any) -> Any:
     for flow logs, the agreement with the log."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
+    worker_python(df.sparkSession)
     blob = pickle.dumps(policy.compile(), protocol=5)
     if "_file_stats" in df.columns:
         base = _plain(READ_SCHEMA)
@@ -158,64 +192,77 @@ def evaluate(df: Any, policy: Any) -> Any:
     return df.mapInArrow(_evaluator(blob), _spark_schema(schema))
 
 
-def analyze(df: Any, policy: Any) -> dict[str, Any]:
-    """Reconciliation, agreement and hits per rule, aggregated by Spark."""
-    from pyspark.sql import functions as F
+def _source(path: str) -> str:
+    return path[len("file:"):] if path.startswith("file:") else path
 
-    ev = evaluate(df, policy)
-    ev.cache()
-    try:
-        summaries = [json.loads(r["_file_stats"]) for r in ev.where(F.col("_file_stats").isNotNull()).select("_file_stats").collect()]
-        rejected: dict[str, int] = {}
-        for s in summaries:
-            for k, v in s["rejected"].items():
-                rejected[k] = rejected.get(k, 0) + v
-        tuples = ev.where(F.col("_file_stats").isNull())
-        by_reason = tuples.where(F.col("rule_index") == -2).groupBy("reject_reason").count().collect()
-        for r in by_reason:
-            key = "evaluation: " + r["reject_reason"]
-            rejected[key] = rejected.get(key, 0) + r["count"]
-        agreement_counts = {r["agreement"]: r["count"] for r in tuples.groupBy("agreement").count().collect()}
-        hits = (
-            tuples.where(F.col("rule_index") >= 0)
-            .withColumn("bytes", F.coalesce(F.col("bytes_src_to_dst"), F.lit(0)) + F.coalesce(F.col("bytes_dst_to_src"), F.lit(0)))
-            .groupBy("rule_index")
-            .agg(F.count("*").alias("flows"), F.sum("bytes").alias("bytes"), F.min("time").alias("first"), F.max("time").alias("last"))
-            .collect()
-        )
-        evaluated = int(tuples.where(F.col("rule_index") != -2).count())
-    finally:
-        ev.unpersist()
-    labels = policy.compile().labels
-    hit = {r["rule_index"]: r for r in hits}
-    rules = []
-    for i, name in enumerate(labels["rule"]):
-        h = hit.get(i)
-        rules.append({"rule": name, "nsg": labels["nsg"][i], "direction": labels["direction"][i],
-                      "priority": labels["priority"][i], "flows": int(h["flows"]) if h else 0,
-                      "bytes": int(h["bytes"] or 0) if h else 0})
-    total_rejected = sum(rejected.values())
-    tuples_read = sum(s["tuples_read"] for s in summaries)
-    dec = agreement_counts.get("disagree_decision", 0)
-    rul = agreement_counts.get("disagree_rule", 0)
-    return {
-        "reconciliation": {
-            "files": sum(s["files"] for s in summaries),
-            "records": sum(s["records"] for s in summaries),
-            "records_truncated": sum(s["records_truncated"] for s in summaries),
-            "tuples_read": tuples_read,
-            "rejected": rejected,
-            "rejected_total": total_rejected,
-            "evaluated": evaluated,
-            "reconciles": tuples_read == evaluated + total_rejected,
-            "skipped_files": [f for s in summaries for f in s.get("skipped_files", [])],
-        },
-        "agreement": {
-            "agree": agreement_counts.get("agree", 0),
-            "disagree": dec + rul,
-            "decision_disagree": dec,
-            "rule_disagree": rul,
-            "unknown": agreement_counts.get("unknown", 0),
-        },
-        "rules": rules,
-    }
+
+_PARTS = "key string, part binary"  # per file (or per batch of rows): its partial report, pickled
+
+
+def _analyze_files(blob: bytes) -> Any:
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        replay = pickle.loads(blob)
+        for b in batches:
+            for path, content in zip(b.column("path").to_pylist(), b.column("content").to_pylist()):
+                stats = ReadStats()
+                source = _source(path)
+                part = replay.part(read_bytes(content, source, stats), stats)
+                yield pa.RecordBatch.from_pydict({"key": [source], "part": [pickle.dumps(part, protocol=5)]})
+
+    return run
+
+
+def _analyze_rows(blob: bytes) -> Any:
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        replay = pickle.loads(blob)
+        for b in batches:
+            keys, parts = [], []
+            if "_file_stats" in b.schema.names:
+                summary = np.asarray(b.column("_file_stats").is_valid())
+                for file, text in zip(b.filter(pa.array(summary)).column("source_file").to_pylist(),
+                                      b.filter(pa.array(summary)).column("_file_stats").to_pylist()):
+                    part = replay.report(ReadStats.from_dict(json.loads(text)))
+                    keys.append(f"{file}\x00")
+                    parts.append(pickle.dumps(part, protocol=5))
+                b = b.filter(pa.array(~summary))
+            if b.num_rows:
+                first = {c: b.column(c)[0].as_py() for c in ("source_file", "record_index", "tuple_index") if c in b.schema.names}
+                part = replay.part([(b, None)], None)
+                keys.append(f"{first.get('source_file') or ''}\x01{first.get('record_index', 0):012d}{first.get('tuple_index', 0):012d}")
+                parts.append(pickle.dumps(part, protocol=5))
+            if keys:
+                yield pa.RecordBatch.from_pydict({"key": keys, "part": parts})
+
+    return run
+
+
+def analyze(df: Any, policy: Any, *, tag: str | None = "AzureDeviceUpdate") -> dict[str, Any]:
+    """The report of ``adu_fw.analysis.analyze`` (its ``to_dict()``), computed where the files are.
+
+    Each file is read, evaluated and aggregated in one task; only partial reports reach the driver,
+    merged in path order (the order one machine reads a directory in). A ``df`` that is not what
+    ``read_flow_logs`` returned nor a ``binaryFile`` DataFrame is taken as flow-log rows.
+    """
+    from .analysis import Replay
+
+    replay = Replay.of(policy, tag)
+    if replay.versioned is not None:
+        raise TypeError("adu_fw.spark.analyze takes one policy (service tags by hour are not shipped to workers); "
+                        "replay each version's hours with its own Policy, or use adu_fw.analysis.analyze")
+    source = getattr(df, "_adu_fw_source", None)
+    spark = source[0] if source else df.sparkSession
+    worker_python(spark)
+    blob = pickle.dumps(replay, protocol=5)
+    if source is not None:
+        parts = _files(*source).mapInArrow(_analyze_files(blob), _PARTS)
+    elif {"path", "content"} <= set(df.columns):
+        parts = df.select("path", "content").mapInArrow(_analyze_files(blob), _PARTS)
+    else:
+        parts = df.mapInArrow(_analyze_rows(blob), _PARTS)
+    report = replay.report(ReadStats())
+    for row in sorted(parts.collect(), key=lambda r: r["key"]):
+        part = pickle.loads(row["part"])
+        if part.stats is not None:
+            report.stats.merge(part.stats)
+        report.merge(part)
+    return report.to_dict()

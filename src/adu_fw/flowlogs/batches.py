@@ -36,10 +36,22 @@ for _i, _c in enumerate("BCED"):
     _STATE_CODE[ord(_c)] = _i
 
 
+def _pooled(*specs: tuple[int | tuple[int, int], Any]) -> list[np.ndarray]:
+    """Uninitialised arrays carved from one buffer of Arrow's memory pool (mimalloc or jemalloc), not
+    the C heap: blob after blob allocates and frees the same sizes, which the pool reuses, where malloc
+    may hand the pages back after each file and fault them in again (a quarter of a run, measured);
+    one allocation per batch instead of one per column."""
+    sizes = [(shape if isinstance(shape, int) else shape[0] * shape[1]) * np.dtype(dtype).itemsize for shape, dtype in specs]
+    offsets = [0]
+    for b in sizes:
+        offsets.append(offsets[-1] + (b + 63) // 64 * 64)
+    buf = np.frombuffer(pa.allocate_buffer(max(64, offsets[-1])), np.uint8)
+    return [buf[a : a + b].view(dtype).reshape(shape) for (shape, dtype), a, b in zip(specs, offsets, sizes)]
+
+
 def _strings(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
     lengths = end - start
-    out_offsets = np.empty(len(start) + 1, np.int32)
-    out_data = np.empty(max(1, int(lengths.sum())), np.uint8)
+    out_offsets, out_data = _pooled((len(start) + 1, np.int32), (max(1, int(lengths.sum())), np.uint8))
     _tuples.gather(data, np.ascontiguousarray(start), np.ascontiguousarray(end), out_offsets, out_data)
     return pa.StringArray.from_buffers(len(start), pa.py_buffer(out_offsets), pa.py_buffer(out_data))
 
@@ -88,16 +100,14 @@ def batch(
     record_index = np.array(raw.g_record, np.int32)[group]
     version = np.array(raw.g_version, np.int8)[group]
     data, starts, ends, text_of = _tuple_bytes(raw, text)
-    status = np.empty(n, np.uint8)
-    ms = np.zeros(n, np.int64)
-    sf, sh, sl = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
-    df, dh, dl = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
-    sport, dport = np.zeros(n, np.uint16), np.zeros(n, np.uint16)
-    proto, outbound = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
-    decision, state = np.empty(n, np.uint8), np.empty(n, np.uint8)
-    counters = np.empty((4, n), np.int64)  # split writes every cell of these three
-    counter_null = np.empty((4, n), np.uint8)
-    spans = np.empty((6, n), np.int64)
+    # what the batch and the flows keep (views, not copies), and what only this function uses
+    ms, sh, sl, dh, dl, sport, dport, sf, df, proto, outbound, counters = _pooled(
+        (n, np.int64), (n, np.uint64), (n, np.uint64), (n, np.uint64), (n, np.uint64), (n, np.uint16), (n, np.uint16),
+        (n, np.uint8), (n, np.uint8), (n, np.uint8), (n, np.uint8), ((4, n), np.int64))
+    status, decision, state, counter_null, spans = _pooled(
+        (n, np.uint8), (n, np.uint8), (n, np.uint8), ((4, n), np.uint8), ((6, n), np.int64))
+    for zeroed in (ms, sh, sl, dh, dl, sport, dport, sf, df, proto, outbound):  # split writes every cell of the rest
+        zeroed.fill(0)
     _tuples.split(data, starts, ends, version, status, ms, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound,
                   decision, state, counters, counter_null, spans)
     bad_rows = status != 0
@@ -127,17 +137,19 @@ def batch(
 
     def per_group(values: list[Any]) -> pa.Array:
         """Dictionary-encoded, nulls as null indices (Parquet refuses nulls inside a dictionary)."""
+        if values and values.count(values[0]) == len(values):  # one value for the whole batch (one MAC, one resource)
+            one = values[0]
+            if one is None:
+                return pa.DictionaryArray.from_arrays(pa.nulls(k, pa.int32()), pa.array([], type=pa.string()))
+            return pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, np.int32)), pa.array([one], type=pa.string()))
         uniq: dict[str, int] = {}
         codes = np.array([-1 if v is None else uniq.setdefault(v, len(uniq)) for v in values] or [-1], np.int32)
-        if (codes == codes[0]).all():  # one value for the whole batch (one MAC, one resource): no gather
-            rows = np.full(k, codes[0], np.int32)
-        else:
-            rows = codes[gnp]
+        rows = codes[gnp]
         nulls = rows < 0
         return pa.DictionaryArray.from_arrays(arrow_column(rows, nulls), pa.array(list(uniq), type=pa.string()), safe=False)
 
     def const(value: Any, typ: pa.DataType) -> pa.Array:
-        return pa.array([value], type=typ).take(pa.array(np.zeros(k, np.int8)))
+        return pa.repeat(pa.scalar(value, type=typ), k)
 
     def coded(codes: np.ndarray, labels: list[Any]) -> pa.Array:
         return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels, type=pa.string()))

@@ -116,6 +116,22 @@ class ReadStats:
         self.files_read += other.files_read
         self.skipped_files += other.skipped_files
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "ReadStats":
+        """The counts ``to_dict`` wrote (a Spark task's summary row) as ``ReadStats`` again."""
+        out = cls()
+        for name in ("files", "files_skipped_by_time", "records", "records_truncated", "tuples_read", "emitted"):
+            setattr(out, name, int(doc.get(name, 0)))
+        for name in ("rejected", "shapes", "elements_rejected"):
+            getattr(out, name).update(doc.get(name, {}))
+        out.versions.update({int(k) if str(k).isdigit() else k: v for k, v in doc.get("versions", {}).items()})
+        out.examples = {k: list(v) for k, v in doc.get("rejected_examples", {}).items()}
+        out.element_examples = {k: list(v) for k, v in doc.get("elements_rejected_examples", {}).items()}
+        out.notes = list(doc.get("notes", []))
+        out.files_read = [dict(f) for f in doc.get("files_read", [])]
+        out.skipped_files = [dict(f) for f in doc.get("skipped_files", [])]
+        return out
+
     @property
     def nothing_read(self) -> str | None:
         """None when tuples were read; otherwise what was found instead (the flag of an empty run)."""

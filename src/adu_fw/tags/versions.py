@@ -11,6 +11,7 @@ and which tag change makes the difference.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,7 @@ class VersionedPolicy:
         self.versions = versions
         self._build = build
         self._policies: dict[int, Any] = {}
+        self._lock = threading.RLock()  # analyze evaluates batches in several threads: one build per version, exact counts
         self.newest = self.policy(len(versions) - 1)
         self.usage: dict[int, _Use] = {}
         self.untimed = 0  # rows without a time: decided by the newest version
@@ -165,7 +167,7 @@ class VersionedPolicy:
 
     # -- the newest version's face (what does not change with time) ----------------------------
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("newest", "_policies", "versions", "_build", "last_choice"):
+        if name.startswith("__") or name in ("newest", "_policies", "versions", "_build", "last_choice", "_lock"):
             raise AttributeError(name)
         return getattr(self.newest, name)
 
@@ -175,14 +177,19 @@ class VersionedPolicy:
 
     def policy(self, i: int) -> Any:
         p = self._policies.get(i)
-        if p is None:
-            p = self._build(self.versions.tags(i))
-            compiled = p.compile()
-            if self._policies:
-                first = next(iter(self._policies.values())).compile().labels
-                if compiled.labels != first:  # pragma: no cover - the same NSGs give the same rules
-                    raise AduFwError("the policy's rules differ between service-tag versions")
-            self._policies[i] = p
+        if p is not None:
+            return p
+        with self._lock:
+            p = self._policies.get(i)
+            if p is None:
+                p = self._build(self.versions.tags(i))
+                compiled = p.compile()
+                compiled.matcher()  # built before any thread classifies with it
+                if self._policies:
+                    first = next(iter(self._policies.values())).compile().labels
+                    if compiled.labels != first:  # pragma: no cover - the same NSGs give the same rules
+                        raise AduFwError("the policy's rules differ between service-tag versions")
+                self._policies[i] = p
         return p
 
     def compile(self) -> Any:
@@ -198,21 +205,23 @@ class VersionedPolicy:
         choice = self.versions.index_at(ms)
         if null.any():
             choice[null] = len(self.versions) - 1
-            self.untimed += int(null.sum())
-        early = (ms < self.versions.starts_ms[0]) & ~null
-        self.before_oldest += int(early.sum())
+        early = int(((ms < self.versions.starts_ms[0]) & ~null).sum())
         hours = ms // HOUR_MS
         timed = ~null
         if timed.all() and choice.size and int(choice.min()) == int(choice.max()) and int(hours.min()) == int(hours.max()):
-            use = self.usage.setdefault(int(choice[0]), _Use())
-            use.hours.add(int(hours[0]))
-            use.tuples += int(choice.size)
-            return choice
-        for v in np.unique(choice[timed]).tolist():
-            rows = timed & (choice == v)
-            use = self.usage.setdefault(int(v), _Use())
-            use.hours.update(np.unique(hours[rows]).tolist())
-            use.tuples += int(rows.sum())
+            used = [(int(choice[0]), {int(hours[0])}, int(choice.size))]
+        else:
+            used = []
+            for v in np.unique(choice[timed]).tolist():
+                rows = timed & (choice == v)
+                used.append((int(v), set(np.unique(hours[rows]).tolist()), int(rows.sum())))
+        with self._lock:  # batches may be evaluated in several threads at once
+            self.untimed += int(null.sum())
+            self.before_oldest += early
+            for v, hours_used, tuples in used:
+                use = self.usage.setdefault(v, _Use())
+                use.hours.update(hours_used)
+                use.tuples += tuples
         return choice
 
     def _merged(self, choice: np.ndarray | None, run: Callable[[Any], Any]) -> Any:
@@ -232,11 +241,15 @@ class VersionedPolicy:
 
     def evaluate(self, flows: Any, *, threads: int | None = None) -> Any:
         """``Policy.evaluate`` with each row's version (rows without a time: the newest)."""
+        verdicts, self.last_choice = self.evaluate_choice(flows, threads=threads)
+        return verdicts
+
+    def evaluate_choice(self, flows: Any, *, threads: int | None = None) -> tuple[Any, np.ndarray | None]:
+        """``evaluate`` and the version index per row (None: no time, the newest), safe to call from several threads."""
         choice = self.choose(flows)
         if choice is None:
-            self.untimed += _rows(flows)
-        self.last_choice = choice
-        return self._merged(choice, lambda p: p.evaluate(flows, threads=threads))
+            self._untimed(_rows(flows))
+        return self._merged(choice, lambda p: p.evaluate(flows, threads=threads)), choice
 
     def evaluate_batch(self, batch: Any, flows: Any, *, threads: int | None = None) -> Any:
         """What ``analysis.analyze`` calls per flow-log batch (already parsed ``flows``)."""
@@ -244,8 +257,12 @@ class VersionedPolicy:
 
         choice = self.choose(batch, flows)
         if choice is None:
-            self.untimed += _rows(batch)
+            self._untimed(_rows(batch))
         return self._merged(choice, lambda p: evaluate(p.compile(), flows, threads=threads))
+
+    def _untimed(self, n: int) -> None:
+        with self._lock:
+            self.untimed += n
 
     # -- what was used ----------------------------------------------------------------------------
     def hours_by_version(self) -> dict[int, str]:
