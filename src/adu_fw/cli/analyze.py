@@ -7,7 +7,7 @@ from typing import Any
 from ..render import Progress, dump_json, table
 from ..errors import AduFwError
 from .common import (EXIT_FINDINGS, EXIT_OK, common_options, policy_options, replay_policy_of, source_doc,
-                     storage_options, when)
+                     storage_options, threads_arg, when)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -177,7 +177,9 @@ def register(sub: Any) -> None:
     p.add_argument("--until", metavar="TIME", help="skip blobs whose hour starts at or after TIME (by path)")
     p.add_argument("--parquet", metavar="OUT", help="write every evaluated tuple with the computed decision and rule")
     p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
-    p.add_argument("--threads", type=int, default=None, help="matcher threads")
+    p.add_argument("--threads", type=threads_arg, default=None, metavar="N",
+                   help="files read, evaluated and aggregated N at a time (default: all cores); the report is the "
+                   "same for any N")
     p.add_argument("--storage-option", metavar="KEY=VALUE", action="append", default=[],
                    help="fsspec storage option for URLs (repeatable), e.g. account_name=NAME or anon=true")
     policy_options(p)

@@ -364,3 +364,14 @@ def when(text: str | None, opt: str) -> Any:
 def storage_options(items: list[str]) -> dict[str, Any]:
     """--storage-option KEY=VALUE pairs for fsspec (values as JSON when they parse: true, 1, ...)."""
     return json_values(items, "--storage-option")
+
+
+def threads_arg(text: str) -> int:
+    """``--threads N``: a whole number of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of threads (1 or more), got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of threads (1 or more), got {n}")
+    return n

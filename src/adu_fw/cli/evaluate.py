@@ -6,7 +6,8 @@ from typing import Any
 
 from ..errors import AduFwError
 from ..render import Progress, dump_json
-from .common import EXIT_FINDINGS, EXIT_OK, common_options, policy_options, replay_policy_of, source_doc, warn_stale
+from .common import (EXIT_FINDINGS, EXIT_OK, common_options, policy_options, replay_policy_of, source_doc, threads_arg,
+                     warn_stale)
 
 
 def _open_flows(path: str, batch_rows: int) -> Any:
@@ -25,7 +26,7 @@ def _open_flows(path: str, batch_rows: int) -> Any:
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            read_options=pacsv.ReadOptions(block_size=max(1 << 16, min(1 << 24, batch_rows * 64))),  # a batch a block
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in ("direction", "protocol", "src_ip", "dst_ip")}
             ),
@@ -51,6 +52,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from ..tags.versions import VersionedPolicy, time_ms
+    from ..workers import ordered, resolve_threads
 
     policy = replay_policy_of(args)  # --service-tags DIR: each row with the file in force at its `time`
     versioned = isinstance(policy, VersionedPolicy)
@@ -61,23 +63,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rejects: dict[str, int] = {}
     progress = Progress(total, "evaluate")
     to_parquet = args.out.endswith(".parquet") or args.out.endswith(".pq")
+    nt = resolve_threads(args.threads)
+    # batches in parallel, each on one core; a single batch (a file of at most --batch-rows rows) gets every core
+    matcher_threads = nt if total is not None and total <= args.batch_rows else 1
+    compiled = policy.compile()
+    if hasattr(compiled, "matcher"):
+        compiled.matcher()  # built once, before the workers
+
+    def evaluated(batch: Any) -> tuple[Any, Any, Any, Any]:
+        """One batch: the rows written (input columns + verdict), the verdicts, and its newest time."""
+        if versioned:
+            verdicts, choice = policy.evaluate_choice(batch, threads=matcher_threads)
+        else:
+            verdicts, choice = policy.evaluate(batch, threads=matcher_threads), None
+        out = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        for name in verdicts.column_names:
+            col = verdicts.column(name)
+            if not to_parquet and pa.types.is_dictionary(col.type):
+                col = col.cast(pa.string())
+            out = out.append_column(name, col)
+        if versioned:  # which file decided each row
+            labels = [v.label for v in policy.versions.files]
+            col = pa.array([labels[-1]] * out.num_rows) if choice is None else pa.array(labels).take(pa.array(choice))
+            out = out.append_column("service_tags", col)
+        times = time_ms(batch)
+        top = int(times[0][~times[1]].max()) if times is not None and (~times[1]).any() else None
+        return out, verdicts, top, choice
+
     try:
-        for batch in batches:
-            verdicts = policy.evaluate(batch, threads=args.threads)
-            out = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-            for name in verdicts.column_names:
-                col = verdicts.column(name)
-                if not to_parquet and pa.types.is_dictionary(col.type):
-                    col = col.cast(pa.string())
-                out = out.append_column(name, col)
-            if versioned:  # which file decided each row
-                labels = [v.label for v in policy.versions.files]
-                choice = policy.last_choice
-                col = pa.array([labels[-1]] * out.num_rows) if choice is None else pa.array(labels).take(pa.array(choice))
-                out = out.append_column("service_tags", col)
-            times = time_ms(batch)
-            if times is not None and (~times[1]).any():
-                top = int(times[0][~times[1]].max())
+        for out, verdicts, top, choice in ordered(evaluated, batches, nt):
+            if versioned:
+                policy.last_choice = choice
+            if top is not None:
                 newest_ms = top if newest_ms is None else max(newest_ms, top)
             if writer is None:
                 writer = pq.ParquetWriter(args.out, out.schema) if to_parquet else pacsv.CSVWriter(args.out, out.schema)
@@ -145,7 +162,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--flows", required=True, metavar="FILE")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--threads", type=int, default=None, help="matcher threads (default: all cores for large batches)")
+    p.add_argument("--threads", type=threads_arg, default=None, metavar="N",
+                   help="batches evaluated N at a time (default: all cores); the output is the same for any N")
     p.add_argument("--batch-rows", type=int, default=1_000_000, help=argparse.SUPPRESS)
     policy_options(p)
     common_options(p)
