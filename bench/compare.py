@@ -11,11 +11,14 @@ w2:   ClassBench rule sets and traces (1K and 10K rules): compile time and class
 spark: adu_fw.spark.evaluate on local[2] against the single-process path on the same flows, with
       the share of time an identity mapInArrow (Arrow transfer alone) takes.
 lint: exact rule-anomaly analysis (lint --deep) of 200- and 1,000-rule NSGs with real tags.
-e2e:  flow-log analysis end to end (JSON files on disk -> evaluated counts) on a generated NSG v2
-      data set, against orjson.loads of the same bytes alone; peak memory for 1x and 2x the data.
+e2e:  flow-log analysis end to end (JSON files on disk -> the report) on a generated NSG v2 data set,
+      with 1 and 2 threads, against orjson.loads of the same bytes alone; Spark local[2]
+      adu_fw.spark.analyze against one process with 2 threads; peak memory for 1x and 2x the data;
+      every row 3 runs (a range) and met/MISSED beside its target.
 shapes: the same generated set written as blobs, as newline-delimited records (what log shippers
       write) and as gzipped NDJSON: one-core tuples/s of reading alone and of analyze, per shape.
 Run: .venv/bin/python bench/compare.py [--only tags|w1|w2|e2e|shapes|lint|spark] [--n N] [--flows N] [--e2e-mb MB]
+     [--e2e-repeat N] [--no-spark]
 """
 from __future__ import annotations
 
@@ -322,9 +325,10 @@ def bench_w2(args: argparse.Namespace) -> None:
     print("(* 10K sets: the first 3,000 headers are checked against the linear scan)")
 
 
-def _e2e_child(path: str, read_only: bool = False, repeat: int = 1) -> None:
-    """Run in a fresh process: analyze (or only read) every file under path ``repeat`` times; print tuples,
-    seconds, peak RSS and CPU seconds (of the fastest run)."""
+def _e2e_child(path: str, read_only: bool = False, repeat: int = 1, threads: int = 1, warm: int = 0) -> None:
+    """Run in a fresh process: analyze (or only read) every file under path, ``warm`` runs not timed then
+    ``repeat`` timed ones; print tuples, the fastest run's seconds, peak RSS, the fastest run's CPU seconds
+    and every run's seconds (comma-separated)."""
     import resource
 
     from adu_fw.analysis import analyze
@@ -334,18 +338,29 @@ def _e2e_child(path: str, read_only: bool = False, repeat: int = 1) -> None:
     policy = Policy.from_nsg(f"{path}/client-nsg.json")
     policy.compile()
     best = (float("inf"), float("inf"))
-    for _ in range(repeat):
+    runs = []
+    for i in range(warm + repeat):
         t, cpu = time.perf_counter(), time.process_time()
         if read_only:
             stream = read(f"{path}/flowlogs")
             n = sum(b.num_rows for b, _ in stream.pairs())
             assert stream.stats.reconciles() and not stream.stats.skipped_files
         else:
-            report = analyze(read(f"{path}/flowlogs"), policy, threads=1)
+            report = analyze(read(f"{path}/flowlogs"), policy, threads=threads)
             assert report.to_dict()["reconciliation"]["reconciles"]
             n = report.evaluated
-        best = min(best, (time.process_time() - cpu, time.perf_counter() - t))
-    print(n, best[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, best[0])
+        if i >= warm:
+            runs.append(time.perf_counter() - t)
+            best = min(best, (time.process_time() - cpu, runs[-1]))
+    print(n, best[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, best[0], ",".join(f"{r:.4f}" for r in runs))
+
+
+def _met(ratio: float, target: float) -> str:
+    return f"{'met' if ratio >= target else 'MISSED'} (target >= {target:g}x)"
+
+
+def _span(values: list[float], fmt: str = "{:.2f}") -> str:
+    return fmt.format(min(values)) + "-" + fmt.format(max(values))
 
 
 def bench_shapes(args: argparse.Namespace) -> None:
@@ -378,7 +393,7 @@ def bench_shapes(args: argparse.Namespace) -> None:
                 argv = [sys.executable, __file__, "--e2e-child", f"{tmp}/{form}", "--e2e-repeat", "3"] + (
                     ["--e2e-read-only"] if read_only else [])
                 out = subprocess.run(argv, capture_output=True, text=True, check=True)
-                n, _, _, cpu = out.stdout.split()  # CPU seconds: fairer than wall time on a shared machine
+                n, _, _, cpu, _ = out.stdout.split()  # CPU seconds: fairer than wall time on a shared machine
                 res[(form, read_only)] = (int(n), float(cpu))
     print(f"\nSHAPES: generated NSG v2 data, {hours} hourly files, {res[('blob', True)][0]:,} tuples, one core "
           "(tuples per CPU second of the process, best of 3)")
@@ -391,6 +406,9 @@ def bench_shapes(args: argparse.Namespace) -> None:
 
 
 def bench_e2e(args: argparse.Namespace) -> None:
+    """analyze end to end (JSON files on disk -> the report) with 1 and 2 threads, against orjson.loads of
+    the same bytes; peak RSS for 1x and 2x the data; Spark local[2] against one process with 2 threads.
+    Every measurement runs ``--e2e-repeat`` times (default 3; a warm-up run first) and prints its range."""
     import glob
     import subprocess
     import sys
@@ -400,6 +418,7 @@ def bench_e2e(args: argparse.Namespace) -> None:
 
     per_hour = 60_000  # about 4.6 MB of JSON per hourly blob
     hours = max(1, int(args.e2e_mb / 4.6))
+    reps = max(3, args.e2e_repeat)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         write_nsg_v2_hours(f"{tmp}/a", hours=hours, tuples_per_hour=per_hour)
@@ -407,28 +426,85 @@ def bench_e2e(args: argparse.Namespace) -> None:
         t_gen = time.perf_counter() - t
         files = glob.glob(f"{tmp}/a/flowlogs/**/*.json", recursive=True)
         size = sum(Path(f).stat().st_size for f in files)
+        t_orjson: list[float] = []
         try:
             import orjson
 
-            t = time.perf_counter()
-            for f in files:
-                orjson.loads(Path(f).read_bytes())
-            t_orjson = time.perf_counter() - t
+            for f in files:  # warm the page cache as the children's warm-up runs do
+                Path(f).read_bytes()
+            for _ in range(reps):
+                t = time.perf_counter()
+                for f in files:
+                    orjson.loads(Path(f).read_bytes())
+                t_orjson.append(time.perf_counter() - t)
         except ImportError:
-            t_orjson = float("nan")
+            t_orjson = [float("nan")]
             print("orjson not installed (make bench installs it)")
         res = {}
         for name in ("a", "b"):
-            out = subprocess.run([sys.executable, __file__, "--e2e-child", f"{tmp}/{name}"], capture_output=True, text=True, check=True)
-            n, secs, rss, _ = out.stdout.split()
-            res[name] = (int(n), float(secs), int(rss) / 1024)
-    n, secs, rss = res["a"]
-    print(f"\nE2E: generated NSG v2 data, {len(files)} hourly blobs, {size / 1e6:.0f} MB, {n:,} tuples (generation {t_gen:.0f} s)")
-    print(f"{'':<44}{'seconds':>9}{'tuples/s':>14}{'vs orjson.loads':>17}")
-    print(f"{'orjson.loads of the same bytes (parse only)':<44}{t_orjson:>9.2f}{n / t_orjson:>14,.0f}{1.0:>16.2f}x")
-    print(f"{'adu-fw read + evaluate + aggregate, 1 thr':<44}{secs:>9.2f}{n / secs:>14,.0f}{t_orjson / secs:>16.2f}x")
-    print(f"peak RSS: {rss:.0f} MB for {size / 1e6:.0f} MB of input, {res['b'][2]:.0f} MB for twice that "
-          f"({res['b'][0]:,} tuples, {res['b'][0] / res['b'][1]:,.0f} tuples/s)")
+            for threads in (1, 2):
+                out = subprocess.run([sys.executable, __file__, "--e2e-child", f"{tmp}/{name}", "--e2e-threads", str(threads),
+                                      "--e2e-repeat", str(reps), "--e2e-warm", "1"], capture_output=True, text=True, check=True)
+                n, secs, rss, _, runs = out.stdout.split()
+                res[(name, threads)] = (int(n), float(secs), int(rss) / 1024, [float(r) for r in runs.split(",")])
+        spark = _spark_analyze(f"{tmp}/a", reps) if not args.no_spark else None
+    n, one, rss1, runs1 = res[("a", 1)]
+    _, two, rss2, runs2 = res[("a", 2)]
+    best_orjson = min(t_orjson)
+    print(f"\nE2E: generated NSG v2 data, {len(files)} hourly blobs, {size / 1e6:.0f} MB, {n:,} tuples (generation {t_gen:.0f} s); "
+          f"{reps} runs each, seconds min-max, rates and ratios of the fastest (ratio range: run by run)")
+    print(f"{'':<44}{'seconds':>13}{'tuples/s':>14}{'ratio':>13}{'vs':>17}  target")
+    print(f"{'orjson.loads of the same bytes (parse only)':<44}{_span(t_orjson):>13}{n / best_orjson:>14,.0f}"
+          f"{'1.00x':>13}{'orjson':>17}")
+    ratio = best_orjson / one
+    print(f"{'adu-fw analyze (read+evaluate+aggregate), 1 thr':<44}{_span(runs1):>13}{n / one:>14,.0f}{ratio:>12.2f}x"
+          f"{'orjson.loads':>17}  {_met(ratio, 1.0)}  [{_span([o / r for o, r in zip(sorted(t_orjson), sorted(runs1))])}x]")
+    ratio = one / two
+    print(f"{'adu-fw analyze, 2 threads':<44}{_span(runs2):>13}{n / two:>14,.0f}{ratio:>12.2f}x"
+          f"{'1 thread':>17}  {_met(ratio, 1.8)}  [{_span([a / b for a, b in zip(runs1, runs2)])}x]")
+    if spark is not None:
+        s_runs, s_single = spark
+        ratio = min(s_single) / min(s_runs)
+        print(f"{'Spark local[2] adu_fw.spark.analyze':<44}{_span(s_runs):>13}{n / min(s_runs):>14,.0f}{ratio:>12.2f}x"
+              f"{'1 process, 2 thr':>17}  {_met(ratio, 0.5)}  [{_span([a / b for a, b in zip(s_single, s_runs)])}x]")
+    nb = res[("b", 1)][0]
+    print(f"peak RSS: 1 thread {rss1:.0f} MB, 2 threads {rss2:.0f} MB for {size / 1e6:.0f} MB of input; twice the data "
+          f"({nb:,} tuples): 1 thread {res[('b', 1)][2]:.0f} MB, 2 threads {res[('b', 2)][2]:.0f} MB "
+          f"({nb / res[('b', 1)][1]:,.0f} and {nb / res[('b', 2)][1]:,.0f} tuples/s)")
+
+
+def _spark_analyze(path: str, reps: int) -> tuple[list[float], list[float]] | None:
+    """adu_fw.spark.analyze on local[2] (a warm-up run first) and the single-process report with 2 threads,
+    checked equal; seconds of each run of both."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        print("\nSpark analyze skipped: pyspark not installed (make test installs it)")
+        return None
+    from adu_fw import spark as adu_spark
+    from adu_fw.analysis import analyze
+    from adu_fw.flowlogs import read
+    from adu_fw.policy import Policy
+
+    policy = Policy.from_nsg(f"{path}/client-nsg.json")
+    policy.compile()
+    single, runs = [], []
+    for _ in range(reps):
+        t = time.perf_counter()
+        want = analyze(read(f"{path}/flowlogs"), policy, threads=2).to_dict()
+        single.append(time.perf_counter() - t)
+    spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
+    try:
+        df = adu_spark.read_flow_logs(spark, f"{path}/flowlogs")
+        got = adu_spark.analyze(df, policy)  # warm-up: starts the Python workers
+        for _ in range(reps):
+            t = time.perf_counter()
+            got = adu_spark.analyze(df, policy)
+            runs.append(time.perf_counter() - t)
+    finally:
+        spark.stop()
+    assert got["reconciliation"] == want["reconciliation"] and got["rules"] == want["rules"], "Spark and one process disagree"
+    return runs, single
 
 
 def bench_lint(args: argparse.Namespace) -> None:
@@ -514,14 +590,17 @@ def main() -> None:
     ap.add_argument("--e2e-mb", type=float, default=100, help="size of the generated flow-log set (the 2x run doubles it)")
     ap.add_argument("--e2e-child", help=argparse.SUPPRESS)
     ap.add_argument("--e2e-read-only", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--e2e-repeat", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--e2e-repeat", type=int, default=3, help="runs of each E2E measurement (at least 3)")
+    ap.add_argument("--e2e-threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--e2e-warm", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--no-spark", action="store_true", help="E2E without the Spark row")
     ap.add_argument("--n", type=int, default=1_000_000, help="addresses for the tags benchmark")
     ap.add_argument("--netaddr-n", type=int, default=300, help="netaddr scans linearly: time a sample")
     ap.add_argument("--flows", type=int, default=10_000_000, help="W1 flows")
     ap.add_argument("--sample", type=int, default=20_000, help="W1 flows for the slow peers")
     args = ap.parse_args()
     if args.e2e_child:
-        _e2e_child(args.e2e_child, args.e2e_read_only, args.e2e_repeat)
+        _e2e_child(args.e2e_child, args.e2e_read_only, args.e2e_repeat, args.e2e_threads, args.e2e_warm)
         return
     for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2), ("e2e", bench_e2e), ("shapes", bench_shapes), ("lint", bench_lint), ("spark", bench_spark)):
         if args.only in (None, name):

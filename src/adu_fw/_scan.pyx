@@ -12,6 +12,7 @@ error reporting. No policy logic here.
 """
 cimport cython
 from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memchr, memcmp
 from libc.stdint cimport int64_t, uint8_t
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
@@ -30,6 +31,28 @@ class Declined(Exception):
     """The input needs the general decoder (the reason is the message)."""
 
 
+cdef struct Pre:  # a flowTuples array found by the pre-scan
+    Py_ssize_t open  # where its '[' is
+    Py_ssize_t first  # its first span
+    Py_ssize_t count
+    Py_ssize_t end  # just after its ']'
+    Py_ssize_t trailing  # trailing commas in it
+
+
+cdef int _grow_spans(int64_t** starts, int64_t** ends, Py_ssize_t* cap) noexcept nogil:
+    cdef Py_ssize_t c = cap[0] * 2 if cap[0] else 1024
+    cdef int64_t* a = <int64_t*>realloc(starts[0], c * sizeof(int64_t))
+    if a == NULL:
+        return -1
+    starts[0] = a
+    a = <int64_t*>realloc(ends[0], c * sizeof(int64_t))
+    if a == NULL:
+        return -1
+    ends[0] = a
+    cap[0] = c
+    return 0
+
+
 @cython.final
 cdef class _Decoder:
     cdef const unsigned char* s
@@ -39,24 +62,32 @@ cdef class _Decoder:
     cdef int64_t* ends
     cdef Py_ssize_t nspans
     cdef Py_ssize_t cap
+    cdef Pre* pre
+    cdef Py_ssize_t npre
+    cdef Py_ssize_t precap
+    cdef Py_ssize_t pre_i
     cdef object factory
     cdef public Py_ssize_t trailing_commas
 
     def __dealloc__(self):
         free(self.starts)
         free(self.ends)
+        free(self.pre)
 
     cdef int _grow(self) except -1:
-        cdef Py_ssize_t cap = self.cap * 2 if self.cap else 1024
-        cdef int64_t* a = <int64_t*>realloc(self.starts, cap * sizeof(int64_t))
-        if a == NULL:
+        if _grow_spans(&self.starts, &self.ends, &self.cap) < 0:
             raise MemoryError()
-        self.starts = a
-        a = <int64_t*>realloc(self.ends, cap * sizeof(int64_t))
-        if a == NULL:
+        return 0
+
+    cdef int _prescan(self, Py_ssize_t start) except -1:
+        """Every flowTuples array of the input, found and split into spans in one pass without the GIL
+        (other threads run meanwhile), before the objects around them are built."""
+        cdef int r
+        with nogil:
+            r = _prescan(self.s, self.n, start, &self.starts, &self.ends, &self.nspans, &self.cap,
+                         &self.pre, &self.npre, &self.precap)
+        if r < 0:
             raise MemoryError()
-        self.ends = a
-        self.cap = cap
         return 0
 
     cdef inline void _ws(self) noexcept:
@@ -218,8 +249,17 @@ cdef class _Decoder:
                 return out
 
     cdef object _tuples(self):
-        """An array of plain ASCII strings, recorded as spans (the hot loop: locals only, without the GIL
-        once the array has more than a few strings, so that other threads run while a blob is scanned)."""
+        """An array of plain ASCII strings, recorded as spans: the pre-scan's, when it read this array (the
+        usual case); else read here (the hot loop: locals only, without the GIL once the array is long)."""
+        cdef Pre* e
+        while self.pre_i < self.npre and self.pre[self.pre_i].open < self.pos:
+            self.pre_i += 1
+        if self.pre_i < self.npre and self.pre[self.pre_i].open == self.pos:
+            e = &self.pre[self.pre_i]
+            self.pre_i += 1
+            self.pos = e.end
+            self.trailing_commas += e.trailing
+            return self.factory(e.first, e.count)
         cdef Py_ssize_t first = self.nspans, k = self.nspans
         cdef Py_ssize_t pos = adu_skip_ws(self.s, self.pos + 1, self.n)
         cdef int r, done = 0
@@ -254,6 +294,73 @@ cdef class _Decoder:
 
 cdef enum:
     NOGIL_AFTER = 32
+
+
+cdef int _prescan(const unsigned char* s, Py_ssize_t n, Py_ssize_t pos, int64_t** starts, int64_t** ends,
+                  Py_ssize_t* nspans, Py_ssize_t* cap, Pre** pre, Py_ssize_t* npre, Py_ssize_t* precap) noexcept nogil:
+    """The spans of every array after a ``"flowTuples"`` key from ``pos`` on, string by string (what is
+    between strings holds no quote in JSON); stops quietly at anything it cannot read, which the decoder
+    then meets and reads (or declines) itself. -1: out of memory."""
+    cdef const unsigned char* hit
+    cdef Py_ssize_t q, p, a, k, first, trailing
+    cdef int r, done
+    cdef unsigned char c
+    cdef Pre* grown
+    while pos < n:
+        hit = <const unsigned char*>memchr(s + pos, 34, n - pos)
+        if hit == NULL:
+            return 0
+        q = hit - s
+        p = q + 1
+        while True:  # the end of the string that starts at q
+            p = adu_string_stop(s, p, n)
+            if p >= n:
+                return 0
+            c = s[p]
+            if c == 34:
+                break
+            p += 2 if c == 92 else 1
+        pos = p + 1
+        if p - q - 1 != 10 or memcmp(s + q + 1, b"flowTuples", 10) != 0:
+            continue
+        a = adu_skip_ws(s, pos, n)
+        if a >= n or s[a] != 58:
+            continue
+        a = adu_skip_ws(s, a + 1, n)
+        if a >= n or s[a] != 91:
+            continue
+        first = nspans[0]
+        k = first
+        trailing = 0
+        done = 0
+        p = adu_skip_ws(s, a + 1, n)
+        if p < n and s[p] == 93:
+            p += 1
+            done = 1
+        while not done:
+            if k + 1 > cap[0]:
+                nspans[0] = k
+                if _grow_spans(starts, ends, cap) < 0:
+                    return -1
+            r = _span_run(s, n, &p, starts[0], ends[0], &k, cap[0], &done, &trailing)
+            if r != 0:
+                nspans[0] = first  # not an array of plain strings: the decoder reads it and says why
+                return 0
+        if npre[0] == precap[0]:
+            grown = <Pre*>realloc(pre[0], (precap[0] * 2 + 64) * sizeof(Pre))
+            if grown == NULL:
+                return -1
+            pre[0] = grown
+            precap[0] = precap[0] * 2 + 64
+        pre[0][npre[0]].open = a
+        pre[0][npre[0]].first = first
+        pre[0][npre[0]].count = k - first
+        pre[0][npre[0]].end = p
+        pre[0][npre[0]].trailing = trailing
+        npre[0] += 1
+        nspans[0] = k
+        pos = p
+    return 0
 
 
 cdef int _span_run(const unsigned char* s, Py_ssize_t n, Py_ssize_t* at, int64_t* starts, int64_t* ends,
@@ -305,6 +412,7 @@ cdef _Decoder _decoder(const uint8_t[::1] data, Py_ssize_t start, factory):
     d.factory = factory
     if d.n == 0:
         raise Declined("empty input")
+    d._prescan(start)
     return d
 
 

@@ -18,6 +18,12 @@
 #define ADU_SIMD 0
 #endif
 
+#if defined(__GNUC__)
+#define ADU_INLINE static inline __attribute__((always_inline))  /* called per field of every tuple */
+#else
+#define ADU_INLINE static inline
+#endif
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && !defined(ADU_FW_NO_SIMD)
 #define ADU_SWAR 1
 #else
@@ -56,7 +62,7 @@ static inline int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64
 #if ADU_SWAR
 /* The eight bytes ending at s[b] (b >= 8) with the first 8 - len replaced by '0': 1 and the value if
  * all are digits, else 0 (simdjson's eight-digit parse; no branch per digit). */
-static inline int adu_swar8(const unsigned char* s, int64_t b, int64_t len, uint64_t* out) {
+ADU_INLINE int adu_swar8(const unsigned char* s, int64_t b, int64_t len, uint64_t* out) {
     uint64_t v, keep;
     memcpy(&v, s + b - 8, 8);
     keep = len >= 8 ? ~0ULL : ~((1ULL << (8 * (8 - len))) - 1ULL);
@@ -73,7 +79,7 @@ static inline int adu_swar8(const unsigned char* s, int64_t b, int64_t len, uint
 #endif
 
 /* A decimal number in s[a:b] (at most 18 digits): 1 and the value, 0 if empty, -1 if not a number. */
-static inline int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) {
+ADU_INLINE int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) {
     int64_t len = b - a, i;
     uint64_t v = 0;
     if (len <= 0)

@@ -34,3 +34,13 @@ def gather(
     out_offsets: npt.NDArray[np.int32],
     out_data: npt.NDArray[np.uint8],
 ) -> None: ...
+def expand(
+    count: npt.NDArray[np.int64],
+    first: npt.NDArray[np.int64],
+    record: npt.NDArray[np.int32],
+    version: npt.NDArray[np.int8],
+    group_out: npt.NDArray[np.int32],
+    tuple_out: npt.NDArray[np.int32],
+    record_out: npt.NDArray[np.int32],
+    version_out: npt.NDArray[np.int8],
+) -> None: ...

@@ -55,7 +55,6 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
     cdef int64_t a, b, k, v
     cdef int64_t fs[14]
     cdef int64_t fe[14]
-    cdef int64_t commas[13]
     cdef int64_t buflen = data.shape[0]
     cdef int nf, want, r, c
     cdef const unsigned char* s = &data[0] if data.shape[0] else NULL
@@ -76,12 +75,12 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
                 a += 1
             while b > a and (s[b - 1] == 32 or s[b - 1] == 9):
                 b -= 1
-            nf = adu_commas(s, a, b, buflen, commas, 13) + 1
+            nf = adu_commas(s, a, b, buflen, fe, 13) + 1  # the commas are where the fields end
+            if nf <= 14:
+                fe[nf - 1] = b
             fs[0] = a
             for k in range(min(nf, 14) - 1):
-                fe[k] = commas[k]
-                fs[k + 1] = commas[k] + 1
-            fe[min(nf, 14) - 1] = b if nf <= 14 else commas[12]
+                fs[k + 1] = fe[k] + 1
             want = 8 if version[i] == 1 else 13
             spans[0, i] = fs[1] if nf > 1 else a
             spans[1, i] = fe[1] if nf > 1 else a
@@ -172,3 +171,28 @@ def gather(const uint8_t[::1] data, const int64_t[::1] start, const int64_t[::1]
                 memcpy(&out_data[pos], &data[start[i]], end[i] - start[i])
             pos += end[i] - start[i]
         out_offsets[n] = <int32_t>pos
+
+
+def expand(const int64_t[::1] count, const int64_t[::1] first, const int32_t[::1] record, const int8_t[::1] version,
+           int32_t[::1] group_out, int32_t[::1] tuple_out, int32_t[::1] record_out, int8_t[::1] version_out):
+    """Per tuple, from per group (``count`` tuples each, in order): its group, its index in its record
+    (the group's ``first`` + its place in the group), its record and its version."""
+    cdef Py_ssize_t g, j, i = 0, groups = count.shape[0], n = group_out.shape[0]
+    cdef int64_t total = 0
+    if first.shape[0] != groups or record.shape[0] != groups or version.shape[0] != groups:
+        raise ValueError("per-group inputs differ in length")
+    for g in range(groups):
+        if count[g] < 0:
+            raise ValueError("a negative count")
+        total += count[g]
+    if total != n or tuple_out.shape[0] != n or record_out.shape[0] != n or version_out.shape[0] != n:
+        raise ValueError("outputs must hold one entry per tuple")
+    with nogil:
+        for g in range(groups):
+            for j in range(count[g]):
+                group_out[i] = <int32_t>g
+                tuple_out[i] = <int32_t>(first[g] + j)
+                record_out[i] = record[g]
+                version_out[i] = version[g]
+                i += 1
+

@@ -93,21 +93,16 @@ def batch(
     if n == 0:
         return None
     stats.tuples_read += n
-    counts = np.array(raw.g_count, np.int64)
-    group = np.repeat(np.arange(len(counts)), counts)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    tuple_index = (np.arange(n) - starts[group] + np.array(raw.g_first, np.int64)[group]).astype(np.int32)
-    record_index = np.array(raw.g_record, np.int32)[group]
-    version = np.array(raw.g_version, np.int8)[group]
     data, starts, ends, text_of = _tuple_bytes(raw, text)
-    # what the batch and the flows keep (views, not copies), and what only this function uses
-    ms, sh, sl, dh, dl, sport, dport, sf, df, proto, outbound, counters = _pooled(
+    # what the batch and the flows keep (views, not copies), and what only this function uses; split writes
+    # every field of the tuples it keeps (status 0), and the others are dropped, so nothing is zeroed
+    ms, sh, sl, dh, dl, sport, dport, sf, df, proto, outbound, counters, tuple_index, record_index = _pooled(
         (n, np.int64), (n, np.uint64), (n, np.uint64), (n, np.uint64), (n, np.uint64), (n, np.uint16), (n, np.uint16),
-        (n, np.uint8), (n, np.uint8), (n, np.uint8), (n, np.uint8), ((4, n), np.int64))
-    status, decision, state, counter_null, spans = _pooled(
-        (n, np.uint8), (n, np.uint8), (n, np.uint8), ((4, n), np.uint8), ((6, n), np.int64))
-    for zeroed in (ms, sh, sl, dh, dl, sport, dport, sf, df, proto, outbound):  # split writes every cell of the rest
-        zeroed.fill(0)
+        (n, np.uint8), (n, np.uint8), (n, np.uint8), (n, np.uint8), ((4, n), np.int64), (n, np.int32), (n, np.int32))
+    status, decision, state, counter_null, spans, group, version = _pooled(
+        (n, np.uint8), (n, np.uint8), (n, np.uint8), ((4, n), np.uint8), ((6, n), np.int64), (n, np.int32), (n, np.int8))
+    _tuples.expand(np.array(raw.g_count, np.int64), np.array(raw.g_first, np.int64), np.array(raw.g_record, np.int32),
+                   np.array(raw.g_version, np.int8), group, tuple_index, record_index, version)
     _tuples.split(data, starts, ends, version, status, ms, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound,
                   decision, state, counters, counter_null, spans)
     bad_rows = status != 0
