@@ -13,7 +13,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ["_ip", "_prefix", "_match", "_tuples", "_scan"]
+MODULES = ["_ip", "_prefix", "_match", "_tuples", "_scan", "_columns"]
 
 
 def _compiler_has_openmp() -> bool:

@@ -188,7 +188,7 @@ cdef inline int parse_prefix(const unsigned char* s, Py_ssize_t n, uint64_t* hi,
     return 6
 
 
-def parse_addresses(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1] family,
+def parse_addresses(const uint8_t[::1] data, const offset_t[::1] offsets, uint8_t[::1] family,
                     uint64_t[::1] hi, uint64_t[::1] lo):
     """Parse ``len(family)`` addresses; value i is data[offsets[i]:offsets[i+1]]."""
     cdef Py_ssize_t i, n = family.shape[0]
@@ -216,7 +216,7 @@ def parse_addresses(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1]
                 family[i] = <uint8_t>parse_addr(&data[0] + a, b - a, &hi[i], &lo[i])
 
 
-def parse_prefixes(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1] family,
+def parse_prefixes(const uint8_t[::1] data, const offset_t[::1] offsets, uint8_t[::1] family,
                    uint64_t[::1] hi, uint64_t[::1] lo, int16_t[::1] plen):
     """Parse CIDR prefixes (bare addresses allowed); see the module docstring for codes."""
     cdef Py_ssize_t i, n = family.shape[0]
@@ -234,3 +234,28 @@ def parse_prefixes(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1] 
             else:
                 family[i] = <uint8_t>parse_prefix(&data[0] + a, b - a, &hi[i], &lo[i], &p)
             plen[i] = <int16_t>p
+
+
+def parse_v4_column(const uint8_t[::1] data, const offset_t[::1] offsets, uint32_t[::1] out):
+    """IPv4 text straight to uint32: returns n when every value is a dotted quad, else the first
+    row that is not (the caller then parses the column in general)."""
+    cdef Py_ssize_t i, n = out.shape[0], first = n
+    cdef int64_t a, b, size = data.shape[0]
+    cdef uint32_t v4
+    if offsets.shape[0] < n + 1:
+        raise ValueError("output or offset buffers are too short")
+    if n == 0 or size == 0:
+        return 0
+    with nogil:
+        for i in range(n):
+            a = offsets[i]
+            b = offsets[i + 1]
+            if a < 0 or b <= a or b > size:
+                first = i
+                break
+            if adu_v4(&data[0], a, b, size, &v4) or parse_v4(&data[0] + a, b - a, &v4):
+                out[i] = v4
+            else:
+                first = i
+                break
+    return first

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from .compile import CompiledPolicy
-from .flowtable import FlowArrays, arrow_column, flow_arrays
+from .flowtable import FlowArrays, arrow_column, flow_batches
 
 __all__ = ["evaluate", "classify", "default_threads", "REJECTED", "NO_RULE"]
 
@@ -32,8 +32,9 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(rule_index int32, allowed uint8) per flow.
+def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = None,
+             out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rule_index int32, allowed uint8) per flow (written into ``out`` when given).
 
     All-IPv4 input goes to ``classify_v4`` and all-IPv6 to ``classify_v6`` (the lane paths where
     the policy has lanes); mixed input is split by family when the matcher has lanes for it (two
@@ -41,8 +42,7 @@ def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = Non
     nt = default_threads() if threads is None else max(1, int(threads))
     if fa.n < _PARALLEL_MIN and threads is None:
         nt = 1
-    rule = np.empty(fa.n, np.int32)
-    allow = np.empty(fa.n, np.uint8)
+    rule, allow = out if out is not None else (np.empty(fa.n, np.int32), np.empty(fa.n, np.uint8))
     m = compiled.matcher()
     bad = fa.bad_fields()  # a bad direction is > 1 already, which the matcher rejects itself
     direction = fa.direction if bad is None else np.where(bad, 255, fa.direction).astype(np.uint8)
@@ -98,8 +98,19 @@ def _labels_column(values: list[str], rule: np.ndarray, valid: np.ndarray | None
 
 
 def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None) -> pa.Table:
-    fa = flow_arrays(flows)
-    rule, allow = classify(compiled, fa, threads)
+    """The verdict table of the flows (any container ``flowtable`` reads), row for row. A chunked
+    table is classified batch by batch into one output: its input is never concatenated."""
+    parts = list(flow_batches(flows))
+    n = sum(fa.n for fa in parts)
+    nt = default_threads() if threads is None else max(1, int(threads))
+    if n < _PARALLEL_MIN and threads is None:
+        nt = 1
+    rule = np.empty(n, np.int32)
+    allow = np.empty(n, np.uint8)
+    pos = 0
+    for fa in parts:
+        classify(compiled, fa, nt, out=(rule[pos : pos + fa.n], allow[pos : pos + fa.n]))
+        pos += fa.n
     mask = valid = None  # the usual case, every row has a rule: one min() instead of masks
     if rule.size and int(rule.min()) < 0:
         rejected = rule == REJECTED
@@ -108,7 +119,7 @@ def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None
     access = pa.DictionaryArray.from_arrays(
         arrow_column((1 - allow).astype(np.int8), mask, pa.int8()), pa.array(["Allow", "Deny"]), safe=False
     )
-    reasons = fa.reasons() if mask is not None else None  # a row is rejected exactly when it has a reason
+    reasons = _reasons(parts) if mask is not None else None  # a row is rejected exactly when it has a reason
     return pa.table(
         {
             "access": access,
@@ -117,6 +128,13 @@ def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None
             "rule_index": pa.array(rule),
             "nsg": _labels_column(compiled.labels["nsg"], rule, valid),
             "log_rule": _labels_column(compiled.labels["log_rule"], rule, valid),
-            "reject_reason": pa.array(reasons, type=pa.string()) if reasons is not None else pa.nulls(fa.n, pa.string()),
+            "reject_reason": pa.array(reasons, type=pa.string()) if reasons is not None else pa.nulls(n, pa.string()),
         }
     )
+
+
+def _reasons(parts: list[FlowArrays]) -> np.ndarray | None:
+    got = [fa.reasons() for fa in parts]
+    if all(r is None for r in got):
+        return None
+    return np.concatenate([np.full(fa.n, None, object) if r is None else r for fa, r in zip(parts, got)])

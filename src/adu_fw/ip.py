@@ -83,7 +83,11 @@ def _as_string_array(values: Any, what: str) -> pa.Array:
         if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             return values
         if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
-            return values.cast(pa.large_string() if pa.types.is_large_binary(values.type) else pa.string())
+            try:
+                return values.cast(pa.large_string() if pa.types.is_large_binary(values.type) else pa.string())
+            except pa.ArrowInvalid:
+                raise AddressError(f"expected a column of {what} strings, got bytes that are not UTF-8 text "
+                                   "(raw addresses: fixed_size_binary(4) or (16), network byte order)") from None
         raise AddressError(f"expected a column of {what} strings, got Arrow type {values.type}")
     try:
         return pa.array(values, type=pa.string())
