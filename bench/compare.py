@@ -13,7 +13,9 @@ spark: adu_fw.spark.evaluate on local[2] against the single-process path on the 
 lint: exact rule-anomaly analysis (lint --deep) of 200- and 1,000-rule NSGs with real tags.
 e2e:  flow-log analysis end to end (JSON files on disk -> evaluated counts) on a generated NSG v2
       data set, against orjson.loads of the same bytes alone; peak memory for 1x and 2x the data.
-Run: .venv/bin/python bench/compare.py [--only tags|w1|w2|e2e|lint|spark] [--n N] [--flows N] [--e2e-mb MB]
+shapes: the same generated set written as blobs, as newline-delimited records (what log shippers
+      write) and as gzipped NDJSON: one-core tuples/s of reading alone and of analyze, per shape.
+Run: .venv/bin/python bench/compare.py [--only tags|w1|w2|e2e|shapes|lint|spark] [--n N] [--flows N] [--e2e-mb MB]
 """
 from __future__ import annotations
 
@@ -320,8 +322,9 @@ def bench_w2(args: argparse.Namespace) -> None:
     print("(* 10K sets: the first 3,000 headers are checked against the linear scan)")
 
 
-def _e2e_child(path: str) -> None:
-    """Run in a fresh process: analyze every file under path; print tuples, seconds, peak RSS."""
+def _e2e_child(path: str, read_only: bool = False, repeat: int = 1) -> None:
+    """Run in a fresh process: analyze (or only read) every file under path ``repeat`` times; print tuples,
+    seconds, peak RSS and CPU seconds (of the fastest run)."""
     import resource
 
     from adu_fw.analysis import analyze
@@ -330,11 +333,61 @@ def _e2e_child(path: str) -> None:
 
     policy = Policy.from_nsg(f"{path}/client-nsg.json")
     policy.compile()
-    t = time.perf_counter()
-    report = analyze(read(f"{path}/flowlogs"), policy, threads=1)
-    dt = time.perf_counter() - t
-    assert report.to_dict()["reconciliation"]["reconciles"]
-    print(report.evaluated, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    best = (float("inf"), float("inf"))
+    for _ in range(repeat):
+        t, cpu = time.perf_counter(), time.process_time()
+        if read_only:
+            stream = read(f"{path}/flowlogs")
+            n = sum(b.num_rows for b, _ in stream.pairs())
+            assert stream.stats.reconciles() and not stream.stats.skipped_files
+        else:
+            report = analyze(read(f"{path}/flowlogs"), policy, threads=1)
+            assert report.to_dict()["reconciliation"]["reconciles"]
+            n = report.evaluated
+        best = min(best, (time.process_time() - cpu, time.perf_counter() - t))
+    print(n, best[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, best[0])
+
+
+def bench_shapes(args: argparse.Namespace) -> None:
+    """The generated NSG v2 set as blobs, NDJSON and gzipped NDJSON: the reader's speed per shape (one core)."""
+    import gzip
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from adu_fw.samples import write_nsg_v2_hours
+
+    hours = max(1, int(args.e2e_mb / 4.6))
+    with tempfile.TemporaryDirectory() as tmp:
+        write_nsg_v2_hours(f"{tmp}/blob", hours=hours, tuples_per_hour=60_000)
+        for form in ("ndjson", "ndjson-gz"):
+            shutil.copytree(f"{tmp}/blob", f"{tmp}/{form}")
+        size = {}
+        for form in ("blob", "ndjson", "ndjson-gz"):
+            size[form] = 0
+            for f in sorted(Path(f"{tmp}/{form}/flowlogs").rglob("PT1H.json")):
+                if form != "blob":  # one record per line, as jq -c '.records[]' writes it (the name stays PT1H.json)
+                    lines = "\n".join(json.dumps(r, separators=(",", ":")) for r in json.loads(f.read_bytes())["records"]) + "\n"
+                    f.write_bytes(gzip.compress(lines.encode(), 6) if form == "ndjson-gz" else lines.encode())
+                size[form] += f.stat().st_size
+        res: dict[tuple[str, bool], tuple[int, float]] = {}
+        for form in ("blob", "ndjson", "ndjson-gz"):
+            for read_only in (True, False):
+                argv = [sys.executable, __file__, "--e2e-child", f"{tmp}/{form}", "--e2e-repeat", "3"] + (
+                    ["--e2e-read-only"] if read_only else [])
+                out = subprocess.run(argv, capture_output=True, text=True, check=True)
+                n, _, _, cpu = out.stdout.split()  # CPU seconds: fairer than wall time on a shared machine
+                res[(form, read_only)] = (int(n), float(cpu))
+    print(f"\nSHAPES: generated NSG v2 data, {hours} hourly files, {res[('blob', True)][0]:,} tuples, one core "
+          "(tuples per CPU second of the process, best of 3)")
+    print(f"{'shape':<34}{'MB':>8}{'read tuples/s':>16}{'vs blob':>9}{'analyze tuples/s':>19}{'vs blob':>9}")
+    for form, label in (("blob", "blob {\"records\": [...]}"), ("ndjson", "NDJSON (one record per line)"),
+                        ("ndjson-gz", "NDJSON, gzip")):
+        (n, r_s), (_, a_s) = res[(form, True)], res[(form, False)]
+        print(f"{label:<34}{size[form] / 1e6:>8.0f}{n / r_s:>16,.0f}{res[('blob', True)][1] / r_s:>8.2f}x"
+              f"{n / a_s:>19,.0f}{res[('blob', False)][1] / a_s:>8.2f}x")
 
 
 def bench_e2e(args: argparse.Namespace) -> None:
@@ -367,7 +420,7 @@ def bench_e2e(args: argparse.Namespace) -> None:
         res = {}
         for name in ("a", "b"):
             out = subprocess.run([sys.executable, __file__, "--e2e-child", f"{tmp}/{name}"], capture_output=True, text=True, check=True)
-            n, secs, rss = out.stdout.split()
+            n, secs, rss, _ = out.stdout.split()
             res[name] = (int(n), float(secs), int(rss) / 1024)
     n, secs, rss = res["a"]
     print(f"\nE2E: generated NSG v2 data, {len(files)} hourly blobs, {size / 1e6:.0f} MB, {n:,} tuples (generation {t_gen:.0f} s)")
@@ -456,19 +509,21 @@ def bench_spark(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["tags", "w1", "w2", "e2e", "lint", "spark"])
+    ap.add_argument("--only", choices=["tags", "w1", "w2", "e2e", "shapes", "lint", "spark"])
     ap.add_argument("--spark-flows", type=int, default=2_000_000, help="flows for the Spark benchmark")
     ap.add_argument("--e2e-mb", type=float, default=100, help="size of the generated flow-log set (the 2x run doubles it)")
     ap.add_argument("--e2e-child", help=argparse.SUPPRESS)
+    ap.add_argument("--e2e-read-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--e2e-repeat", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1_000_000, help="addresses for the tags benchmark")
     ap.add_argument("--netaddr-n", type=int, default=300, help="netaddr scans linearly: time a sample")
     ap.add_argument("--flows", type=int, default=10_000_000, help="W1 flows")
     ap.add_argument("--sample", type=int, default=20_000, help="W1 flows for the slow peers")
     args = ap.parse_args()
     if args.e2e_child:
-        _e2e_child(args.e2e_child)
+        _e2e_child(args.e2e_child, args.e2e_read_only, args.e2e_repeat)
         return
-    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2), ("e2e", bench_e2e), ("lint", bench_lint), ("spark", bench_spark)):
+    for name, fn in (("tags", bench_tags), ("w1", bench_w1), ("w2", bench_w2), ("e2e", bench_e2e), ("shapes", bench_shapes), ("lint", bench_lint), ("spark", bench_spark)):
         if args.only in (None, name):
             fn(args)
 

@@ -125,8 +125,10 @@ def test_missing_path_and_non_flow_log(tmp_path):
     with pytest.raises(FlowLogError, match="no such file"):
         list(read(tmp_path / "nope"))
     (tmp_path / "x.json").write_text('{"a": 1}')
-    with pytest.raises(FlowLogError, match="not a flow log"):
-        list(read(tmp_path / "x.json"))
+    s = read(tmp_path / "x.json")
+    assert list(s) == [] and s.stats.files == 0
+    assert s.stats.skipped_files == [{"path": str(tmp_path / "x.json"), "reason": "JSON, but no flow-log record in it (the document: an object with keys 'a')"}]
+    assert s.nothing_read.startswith(f"{tmp_path / 'x.json'}: no flow-log file was read: 1 file(s) that are not flow logs")
 
 
 def _record_ends(text: str) -> list[tuple[int, int]]:

@@ -5,6 +5,7 @@ targets are shared with `make fuzz` (tests/fuzz/targets.py); the saved fuzz corp
 """
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -23,10 +24,12 @@ SEEDS = FUZZ / "seeds"
 # make fuzz raises this (ADU_FW_FUZZ_EXAMPLES); make test keeps it small
 SETTINGS = settings(max_examples=int(os.environ.get("ADU_FW_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
+LONG_NUMBER = "__a JSON number of 5000 digits__"  # json.dumps cannot write one: put in after dumping
 weird_values = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.just(math.nan), st.just(math.inf),
     st.text(max_size=20), st.text(min_size=5000, max_size=6000), st.builds(list), st.builds(dict), st.just("[parameters('x')]"),
     st.just("10.0.0.0/33"), st.just("::/0"), st.just("*"), st.just("0-65535"), st.just("65536"),
+    st.just(LONG_NUMBER), st.just("9" * 5000),  # more digits than Python converts to int: in JSON, and as a string
 )
 
 
@@ -68,7 +71,7 @@ def mutated(draw, seed_file):
         except (KeyError, IndexError, TypeError, RecursionError, ValueError):
             continue
     try:
-        return json.dumps(doc, allow_nan=True).encode()
+        return json.dumps(doc, allow_nan=True).replace(json.dumps(LONG_NUMBER), "9" * 5000).encode()
     except (RecursionError, ValueError):
         return b"[" * 5000
 
@@ -77,7 +80,7 @@ def _seed(target):
     return sorted((SEEDS / target).iterdir())[0]
 
 
-@pytest.mark.parametrize("target", ["service_tags", "nsg", "flowlog_file", "topology"])
+@pytest.mark.parametrize("target", ["service_tags", "nsg", "flowlog_file", "topology", "terraform_plan", "effective"])
 def test_structured_mutations(target):
     @SETTINGS
     @given(mutated(_seed(target)))
@@ -85,6 +88,42 @@ def test_structured_mutations(target):
         TARGETS[target](data)
 
     run()
+
+
+def _in_shape(data: bytes, shape: str) -> bytes:
+    """A mutated flow-log document rewritten as a shipper would: its records one per line, back to back, gzipped."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return data
+    records = doc.get("records") if isinstance(doc, dict) else doc
+    records = records if isinstance(records, list) else [records]
+    try:
+        if shape == "ndjson":
+            return "\n".join(json.dumps(r) for r in records).encode()
+        if shape == "concatenated":
+            return "".join(json.dumps({"records": [r]}, indent=1) for r in records).encode()
+        return gzip.compress(data)
+    except (ValueError, RecursionError):
+        return data
+
+
+@pytest.mark.parametrize("shape", ["ndjson", "concatenated", "gzip"])
+def test_structured_mutations_of_flow_logs_in_every_shape(shape):
+    @SETTINGS
+    @given(mutated(_seed("flowlog_file")))
+    def run(data):
+        TARGETS["flowlog_file"](_in_shape(data, shape))
+
+    run()
+
+
+@pytest.mark.parametrize("seed", sorted((SEEDS / "flowlog_file").iterdir()), ids=lambda p: p.name)
+def test_truncation_at_every_byte_of_each_flow_log_seed(seed):
+    """Every shape cut anywhere: a result that reconciles, never an exception (gzip cut too)."""
+    raw = seed.read_bytes()
+    for cut in range(0, len(raw), max(1, len(raw) // 400)):
+        TARGETS["flowlog_file"](raw[:cut])
 
 
 @pytest.mark.parametrize("target", ["service_tags", "nsg", "topology", "classbench", "flowlog_file"])
@@ -95,7 +134,7 @@ def test_random_bytes_and_invalid_utf8(target, data):
     TARGETS[target](b"\xef\xbb\xbf" + data)
 
 
-@pytest.mark.parametrize("target", ["service_tags", "nsg", "topology", "classbench"])
+@pytest.mark.parametrize("target", ["service_tags", "nsg", "topology", "classbench", "terraform_plan", "effective"])
 def test_truncation_at_every_byte_of_a_small_valid_file(target):
     raw = _seed(target).read_bytes()[:1500]
     for cut in range(0, len(raw), 3):
@@ -166,3 +205,14 @@ def test_documented_limits_are_enforced(tmp_path, monkeypatch):
     monkeypatch.setattr(flowlogs, "MAX_FILE_BYTES", 10)
     with pytest.raises(FlowLogError, match="the limit is 10"):
         list(read(p))
+
+
+@pytest.mark.parametrize("depth", [50, 500, 950, 975, 990, 3000])
+def test_deep_nesting_in_every_place_of_a_flow_log(depth):
+    """Nested arrays as a document, as an element of records, and inside a record: a result or FlowLogError."""
+    rec = '{"properties": {"Version": 2, "flows": []}}'
+    for text in ("[" * depth + rec + "]" * depth,
+                 '{"records": [' + "[" * depth + '"x"' + "]" * depth + "]}",
+                 '{"records": [{"properties": {"Version": 2, "flows": ' + "[" * depth + "]" * depth + "}}]}",
+                 rec + "\n" + "[" * depth + rec + "]" * depth + "\n"):
+        TARGETS["flowlog_file"](text.encode())

@@ -257,8 +257,7 @@ cdef class _Decoder:
         return self.factory(first, k - first)
 
 
-def decode(const uint8_t[::1] data, Py_ssize_t start, factory):
-    """(document, span starts, span ends, trailing commas) of ``data[start:]``; raises ``Declined``."""
+cdef _Decoder _decoder(const uint8_t[::1] data, Py_ssize_t start, factory):
     cdef _Decoder d = _Decoder()
     d.s = &data[0] if data.shape[0] else NULL
     d.n = data.shape[0]
@@ -266,10 +265,37 @@ def decode(const uint8_t[::1] data, Py_ssize_t start, factory):
     d.factory = factory
     if d.n == 0:
         raise Declined("empty input")
+    return d
+
+
+def decode(const uint8_t[::1] data, Py_ssize_t start, factory):
+    """(document, span starts, span ends, trailing commas) of ``data[start:]``; raises ``Declined``."""
+    cdef _Decoder d = _decoder(data, start, factory)
     doc = d._value(0)
     d._ws()
     if d.pos != d.n:
         raise Declined(f"extra data at {d.pos}")
+    return (doc,) + _spans(d)
+
+
+def decode_many(const uint8_t[::1] data, Py_ssize_t start, factory):
+    """(documents, their start offsets, their end offsets, span starts, span ends, trailing commas) of
+    the JSON values in ``data[start:]`` separated by whitespace only (one record per line, or documents
+    written back to back); the spans of all documents are in one pair of arrays. Raises ``Declined``."""
+    cdef _Decoder d = _decoder(data, start, factory)
+    docs, firsts, lasts = [], [], []
+    d._ws()
+    if d.pos >= d.n:
+        raise Declined("no value")
+    while d.pos < d.n:
+        firsts.append(d.pos)
+        docs.append(d._value(0))
+        lasts.append(d.pos)
+        d._ws()
+    return (docs, firsts, lasts) + _spans(d)
+
+
+cdef tuple _spans(_Decoder d):
     starts = np.empty(d.nspans, np.int64)
     ends = np.empty(d.nspans, np.int64)
     cdef int64_t[::1] sv = starts
@@ -278,4 +304,4 @@ def decode(const uint8_t[::1] data, Py_ssize_t start, factory):
     for i in range(d.nspans):
         sv[i] = d.starts[i]
         ev[i] = d.ends[i]
-    return doc, starts, ends, d.trailing_commas
+    return starts, ends, d.trailing_commas

@@ -131,7 +131,18 @@ class Report:
             "rejected_examples": self.stats.examples,
             "versions": {str(k): v for k, v in self.stats.versions.items()},
             "notes": list(self.stats.notes),
+            **_read_more(self.stats),
+            "nothing_evaluated": self.nothing_evaluated,
         }
+
+    @property
+    def nothing_evaluated(self) -> str | None:
+        """None when tuples were evaluated; otherwise why not (nothing read, or every tuple rejected)."""
+        why = getattr(self.stats, "nothing_read", None)
+        if why or self.evaluated:
+            return why
+        reasons = "; ".join(f"{n:,} {r}" for r, n in self.rejected.items())
+        return f"no tuple could be evaluated: {self.stats.tuples_read:,} read, every one rejected ({reasons})"
 
     def rule_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -170,7 +181,7 @@ class Report:
             "unused_rules": [f"{r['nsg']}/{r['rule']} ({r['direction']}, {r['priority']})" for r in rules if r["flows"] == 0],
             "top_talkers": [{"src_ip": _address_text(k), "flows": n} for k, n in self.talker_counts.most_common(10)],
             "denied_by_port": [
-                {"protocol": int(p), "dst_port": int(port), "flows": n} for (p, port), n in self.denied_ports.most_common(20)
+                {"protocol": int(p), "dst_port": int(port), "flows": n} for (p, port), n in self.denied_ports.most_common()
             ],
             "tag": None
             if self.tag is None
@@ -184,6 +195,19 @@ class Report:
                 for k, v in sorted(self.timeline.items(), key=lambda kv: str(kv[0]))
             ],
         }
+
+
+def _read_more(stats: Any) -> dict[str, Any]:
+    """The reader's account of files: shapes, each file read, the ones that are not flow logs, rejected elements."""
+    if not hasattr(stats, "files_read"):
+        return {}
+    return {
+        "shapes": dict(stats.shapes),
+        "files_read": [dict(f) for f in stats.files_read],
+        "skipped_files": [dict(f) for f in stats.skipped_files],
+        "elements_rejected": dict(stats.elements_rejected),
+        "elements_rejected_examples": stats.element_examples,
+    }
 
 
 def _dict_parts(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

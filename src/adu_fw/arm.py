@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any, Mapping
 
+from .jsonio import shown, small_int
+
 __all__ = ["Unresolved", "ArmContext", "is_expression"]
 
 
@@ -39,6 +41,8 @@ def _tokenize(text: str) -> list[tuple[str, Any]]:
         if m.group("str") is not None:
             out.append(("str", m.group("str")[1:-1].replace("''", "'")))
         elif m.group("num") is not None:
+            if len(m.group("num")) > 18:  # more digits than any ARM integer (64-bit) has
+                raise Unresolved(f"number of {len(m.group('num')):,} digits in an ARM expression")
             out.append(("num", int(m.group("num"))))
         elif m.group("ident") is not None:
             out.append(("ident", m.group("ident")))
@@ -155,7 +159,10 @@ class ArmContext:
         if fn == "string":
             return args[0] if isinstance(args[0], str) else json.dumps(args[0])
         if fn == "int":
-            return int(args[0])
+            number = small_int(args[0])
+            if number is None:
+                raise Unresolved(f"int() of {shown(args[0])}: not an integer of at most 18 digits")
+            return number
         if fn in ("tolower", "toupper"):
             s = self._text(args[0])
             return s.lower() if fn == "tolower" else s.upper()

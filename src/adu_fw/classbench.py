@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from .compile import PORTED_ALL, CompiledPolicy, MatchRule, assemble, build_classifier
 from .errors import PolicyError
+from .jsonio import shown, small_int
 
 __all__ = ["RuleList", "read_trace"]
 
@@ -129,10 +130,13 @@ def _rule(m: re.Match[str], source: str, lineno: int) -> MatchRule:
             raise PolicyError(str(exc), file=source, record=where, field=key) from None
     ports = []
     for lo_key, hi_key in (("slo", "shi"), ("dlo", "dhi")):
-        lo, hi = int(m.group(lo_key)), int(m.group(hi_key))
-        if not 0 <= lo <= hi <= 65535:
-            raise PolicyError(f"port range {lo} : {hi} is not within 0-65535 in order", file=source, record=where)
+        lo, hi = small_int(m.group(lo_key)), small_int(m.group(hi_key))
+        if lo is None or hi is None or not 0 <= lo <= hi <= 65535:
+            raise PolicyError(f"port range {shown(m.group(lo_key))} : {shown(m.group(hi_key))} is not within 0-65535 in order",
+                              file=source, record=where)
         ports.append(((lo, hi),))
+    if len(m.group("proto")) > 8 or len(m.group("pmask")) > 8:
+        raise PolicyError(f"protocol {shown(m.group('proto'))}/{shown(m.group('pmask'))} is not 0x00-0xFF", file=source, record=where)
     proto, pmask = int(m.group("proto"), 16), int(m.group("pmask"), 16)
     if pmask == 0:
         protocols = None

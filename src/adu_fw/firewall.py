@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from . import jsonio
 from .arm import ArmContext, Unresolved
 from .compile import PORTED_TCP_UDP, CompiledPolicy, MatchRule, assemble, build_classifier
 from .errors import PolicyError
@@ -104,7 +105,7 @@ def _ports(values: Any, where: str, source: str | None) -> tuple[tuple[int, int]
         try:
             a, b = int(lo), int(hi or lo)
         except ValueError:
-            raise PolicyError(f"{text!r} is not a port or range", file=source, record=where, field="destinationPorts") from None
+            raise PolicyError(f"{jsonio.shown(text)} is not a port or range", file=source, record=where, field="destinationPorts") from None
         if not 0 <= a <= b <= 65535:
             raise PolicyError(f"{text!r}: ports are 0-65535, ranges in order", file=source, record=where, field="destinationPorts")
         out.append((a, b))
@@ -272,11 +273,21 @@ def _fqdn_match(pattern: str, fqdn: str) -> bool:
     return p == f
 
 
+def _priority(value: Any, source: str | None, where: str) -> int:
+    """A priority as an int (absent: 0); anything else is an error naming where it is."""
+    if value is None or value == "":
+        return 0
+    number = jsonio.small_int(value)
+    if number is None:
+        raise PolicyError(f"expected an integer, got {jsonio.shown(value)}", file=source, record=where, field="priority")
+    return number
+
+
 def _load_doc(source: Any) -> Any:
     if isinstance(source, (str, Path)):
         p = Path(source)
         try:
-            return json.loads(p.read_text(encoding="utf-8-sig"))
+            return jsonio.loads(p.read_text(encoding="utf-8-sig"))  # a number too long to convert stays text
         except OSError as exc:
             raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=str(p)) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -357,13 +368,13 @@ class _Reader:
             props = _lower(ctx.resolve(g.get("properties") or {}))
         except Unresolved as exc:
             raise PolicyError(f"cannot be resolved offline: {exc}", file=source, record=f"rule collection group {g.get('name')}") from None
-        prio = int(props.get("priority", 0) or 0)
+        prio = _priority(props.get("priority"), source, f"rule collection group {name}")
         for ci, coll in enumerate(props.get("rulecollections") or []):
             c = _lower(coll)
             ctype = str(c.get("rulecollectiontype", "")).lower()
             action = str(_lower(c.get("action") or {}).get("type", "Allow"))
             cname = str(c.get("name", f"collection{ci}"))
-            cprio = int(c.get("priority", 0) or 0)
+            cprio = _priority(c.get("priority"), source, f"rule collection {cname}")
             for ri, rule in enumerate(c.get("rules") or []):
                 self._rule(_lower(rule), "nat" if "nat" in ctype else None, cname, name, depth, prio, cprio, ri, action, source)
 
@@ -377,7 +388,8 @@ class _Reader:
                 for ri, rule in enumerate(cp.get("rules") or []):
                     r = _lower(rule)
                     r.setdefault("ruletype", {"nat": "NatRule", "network": "NetworkRule", "application": "ApplicationRule"}[kind])
-                    self._rule(r, kind, str(c.get("name")), "classic", 0, 0, int(cp.get("priority", 0) or 0), ri, action, source)
+                    self._rule(r, kind, str(c.get("name")), "classic", 0, 0,
+                               _priority(cp.get("priority"), source, f"rule collection {c.get('name')}"), ri, action, source)
 
     def _addresses(self, r: dict[str, Any], addr_key: str, group_key: str, where: str, source: str | None,
                    *, tags_allowed: bool, fqdn_key: str | None = None) -> tuple[list[str] | None, str | None]:
@@ -466,7 +478,11 @@ class _Reader:
             for p in r.get("protocols") or []:
                 pl = _lower(p)
                 ptype = str(pl.get("protocoltype", "")).lower()
-                rule.app_protocols.append((ptype, int(pl.get("port") or APP_PORTS.get(ptype, 443))))
+                port = jsonio.small_int(pl.get("port") or APP_PORTS.get(ptype, 443))
+                if port is None or not 0 <= port <= 65535:
+                    raise PolicyError(f"expected a port 0-65535, got {jsonio.shown(pl.get('port'))}", file=source,
+                                      record=where, field="protocols[].port")
+                rule.app_protocols.append((ptype, port))
             rule.target_fqdns = [str(f) for f in (r.get("targetfqdns") or [])]
             if r.get("fqdntags"):
                 self.notes.append(f"{where}: FQDN tags {r.get('fqdntags')} are not expanded (Microsoft publishes no list)")

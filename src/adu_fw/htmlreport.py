@@ -42,7 +42,7 @@ def _timeline(points: list[dict[str, Any]], *, width: int = 900, height: int = 1
 
 def _cell(col: str, value: Any) -> str:
     text = "" if value is None else str(value)
-    if col == "source_file" and "/" in text:  # blob paths are long: the tail, the whole path on hover
+    if col in ("source_file", "file", "path") and text.count("/") > 7:  # blob paths are long: the tail, the whole path on hover
         short = "/".join(text.split("/")[-7:])
         return f'<td title="{html.escape(text)}">…/{html.escape(short)}</td>'
     return f"<td>{html.escape(text)}</td>"
@@ -52,6 +52,30 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(_cell(c, r.get(c)) for c in cols) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _files(rec: dict[str, Any]) -> str:
+    """How the files held their records (shape per file), and the files that are not flow logs, with why."""
+    if "files_read" not in rec:
+        return ""
+    shapes = ", ".join(f"{n:,} {html.escape(k)}" for k, n in sorted(rec["shapes"].items(), key=lambda kv: -kv[1])) or "none"
+    out = [f"<p>Shapes: {shapes}."]
+    if rec["files_skipped_by_time"]:
+        out.append(f" {rec['files_skipped_by_time']:,} file(s) outside the time window were not opened.")
+    out.append("</p>")
+    if rec["skipped_files"]:
+        out.append("<p>Not flow logs (not read):</p>" + _table(rec["skipped_files"], ["path", "reason"]))
+    if rec["elements_rejected"]:
+        items = "".join(
+            f"<li>{html.escape(k)}: {v:,} ({html.escape('; '.join(rec['elements_rejected_examples'].get(k, [])))})</li>"
+            for k, v in rec["elements_rejected"].items()
+        )
+        out.append(f"<p>Rejected where a record should be:</p><ul>{items}</ul>")
+    if rec["notes"]:
+        out.append("<p>Notes:</p><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in rec["notes"]) + "</ul>")
+    out.append(f"<details><summary>Files read ({len(rec['files_read']):,}), with their shape</summary>"
+               + _table(rec["files_read"], ["file", "shape", "compression", "records", "tuples"]) + "</details>")
+    return "".join(out)
 
 
 def render(doc: dict[str, Any], *, title: str = "adu-fw flow-log analysis") -> str:
@@ -76,6 +100,7 @@ td,th{{border:1px solid #ccc;padding:2px 8px;font-size:13px;text-align:left}} .o
 {rec['evaluated']:,} evaluated + {rec['rejected_total']:,} rejected
 <b class="{'ok' if rec['reconciles'] else 'bad'}">({'reconciles' if rec['reconciles'] else 'DOES NOT RECONCILE'})</b></p>
 <ul>{rej}</ul>
+{_files(rec)}
 <h2>Agreement with the log</h2>
 <p><span class="ok">{agr['agree']:,} agree</span>, <span class="bad">{agr['disagree']:,} disagree</span>
 ({agr['decision_disagree']:,} decision, {agr['rule_disagree']:,} rule), {agr['unknown']:,} unknown,

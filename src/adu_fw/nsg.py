@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import jsonio
 from .arm import ArmContext, Unresolved, is_expression
 from .errors import PolicyError
 from .rules import MAX_RULES, Rule, default_rules, rule_from_properties
@@ -89,7 +90,7 @@ def _read_json(path: Path) -> Any:
     except OSError as exc:
         raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        return jsonio.loads(raw.decode("utf-8-sig"))  # a number too long to convert stays text
     except UnicodeDecodeError as exc:
         raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=source) from None
     except json.JSONDecodeError as exc:
@@ -305,7 +306,7 @@ class _Reader:
                     failed = True
                     nsg.errors.append(
                         PolicyError(
-                            f"{value} cannot be resolved offline: {exc}",
+                            f"{jsonio.shown(value) if len(str(value)) > 60 else value} cannot be resolved offline: {exc}",
                             file=self.source,
                             record=f"NSG {nsg.name!r} rule {name!r}",
                             field=key,
@@ -362,8 +363,7 @@ def _identity(name: Any, props: dict[str, Any]) -> tuple[str, str, int | None]:
     return (
         name if isinstance(name, str) else repr(name),
         direction.strip().capitalize() if isinstance(direction, str) else "",
-        int(prio) if isinstance(prio, int) and not isinstance(prio, bool) else
-        int(prio) if isinstance(prio, str) and prio.strip().isdigit() else None,
+        jsonio.small_int(prio),
     )
 
 

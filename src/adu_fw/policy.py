@@ -250,6 +250,10 @@ class Policy:
         self._sides[key] = result
         return result
 
+    def tag_prefixes(self, tag: str) -> tuple[str, ...]:
+        """The prefixes a tag stands for in this policy's context (VirtualNetwork, Internet, service tags)."""
+        return self._tag_prefixes(tag, NSG(tag, [], None), f"tag {tag!r}", "tag")
+
     def _tag_prefixes(self, tag: str, nsg: NSG, where: str, fld: str) -> tuple[str, ...]:
         low = tag.lower()
         if low == "virtualnetwork":

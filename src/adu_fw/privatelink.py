@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import jsonio
 from .errors import AduFwError
 
 __all__ = [
@@ -188,7 +189,7 @@ class Topology:
                 raise TopologyError(f"malformed YAML: {exc}", file=str(p)) from None
         else:
             try:
-                doc = json.loads(text)
+                doc = jsonio.loads(text)  # a number too long to convert stays text
             except json.JSONDecodeError as exc:
                 raise TopologyError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=str(p)) from None
             except RecursionError:

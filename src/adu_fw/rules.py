@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .jsonio import shown, small_int
 from .errors import AddressError, PolicyError
 from .ip import parse_prefix
 
@@ -61,12 +62,15 @@ def protocol_number(text: str | int) -> int | None:
         raise PolicyError(f"protocol number {text} is outside 0-255", field="protocol")
     s = str(text).strip()
     if s.isdigit():
-        return protocol_number(int(s))
+        number = small_int(s)
+        if number is None:
+            raise PolicyError(f"protocol number {shown(s)} is outside 0-255", field="protocol")
+        return protocol_number(number)
     for name, num in PROTOCOLS.items():
         if s.lower() == name.lower() or (name == "*" and s.lower() in ("any", "all")):
             return num
     raise PolicyError(
-        f"unknown protocol {text!r}; expected Tcp, Udp, Icmp, Esp, Ah, * or a number 0-255", field="protocol"
+        f"unknown protocol {shown(text)}; expected Tcp, Udp, Icmp, Esp, Ah, * or a number 0-255", field="protocol"
     )
 
 
@@ -195,7 +199,7 @@ def _listish(single: Any, plural: Any, fld: str, probs: _Problems) -> list[Any]:
         if isinstance(plural, list):
             items.extend(x for x in plural if x not in (None, ""))
         else:
-            probs.add(fld + "s", f"expected a list, got {plural!r}", plural)
+            probs.add(fld + "s", f"expected a list, got {shown(plural)}", plural)
     return items
 
 
@@ -212,14 +216,14 @@ def _parse_ports(items: list[Any], fld: str, probs: _Problems) -> tuple[tuple[in
                 continue
             m = _PORT.match(part)
             if not m:
-                probs.add(fld, f"{part!r} is not a port, a range a-b, or *", item)
+                probs.add(fld, f"{shown(part)} is not a port, a range a-b, or *", item)
                 continue
             lo = int(m.group(1))
             hi = int(m.group(2)) if m.group(2) is not None else lo
             if lo > 65535 or hi > 65535:
-                probs.add(fld, f"{part!r}: ports are 0-65535", item)
+                probs.add(fld, f"{shown(part)}: ports are 0-65535", item)
             elif lo > hi:
-                probs.add(fld, f"{part!r}: reversed range (start is above end)", item)
+                probs.add(fld, f"{shown(part)}: reversed range (start is above end)", item)
             else:
                 ranges.append((lo, hi))
     return tuple(merge_ranges(ranges)) if ranges else ((0, 65535),)
@@ -248,12 +252,12 @@ def _parse_side(prefix_items: list[Any], asg_items: Any, fld: str, asg_fld: str,
     asgs: list[str] = []
     if asg_items not in (None, "", []):
         if not isinstance(asg_items, list):
-            probs.add(asg_fld, f"expected a list of {{'id': ...}} objects, got {asg_items!r}", asg_items)
+            probs.add(asg_fld, f"expected a list of {{'id': ...}} objects, got {shown(asg_items)}", asg_items)
         else:
             for ref in asg_items:
                 name = _asg_name(ref)
                 if name is None:
-                    probs.add(asg_fld, f"an application security group reference needs an id, got {ref!r}", ref)
+                    probs.add(asg_fld, f"an application security group reference needs an id, got {shown(ref)}", ref)
                 else:
                     asgs.append(name)
     if asgs and prefix_items:
@@ -268,7 +272,7 @@ def _parse_side(prefix_items: list[Any], asg_items: Any, fld: str, asg_fld: str,
     texts = []
     for item in prefix_items:
         if not isinstance(item, str):
-            probs.add(fld, f"expected a string, got {item!r}", item)
+            probs.add(fld, f"expected a string, got {shown(item)}", item)
             continue
         texts.append(item.strip())
     if len(texts) == 1 and texts[0] in ("*", "Any", "any"):
@@ -287,10 +291,10 @@ def _parse_side(prefix_items: list[Any], asg_items: Any, fld: str, asg_fld: str,
                     import ipaddress
 
                     net = ipaddress.ip_network(t, strict=False)
-                    probs.warnings.append(f"{fld} {t!r} has host bits set; evaluated as {net}")
+                    probs.warnings.append(f"{fld} {shown(t)} has host bits set; evaluated as {net}")
                     prefixes.append(str(net))
                 else:
-                    probs.add(fld, f"{t!r} is not a valid IP address or CIDR", t)
+                    probs.add(fld, f"{shown(t)} is not a valid IP address or CIDR", t)
                 continue
             prefixes.append(t)
         else:
@@ -313,7 +317,7 @@ def _looks_like_address(text: str) -> bool:
 def _enum(value: Any, allowed: dict[str, str], fld: str, probs: _Problems) -> str | None:
     if isinstance(value, str) and value.strip().lower() in allowed:
         return allowed[value.strip().lower()]
-    probs.add(fld, f"{value!r} is not one of {', '.join(sorted(set(allowed.values())))}", value)
+    probs.add(fld, f"{shown(value)} is not one of {', '.join(sorted(set(allowed.values())))}", value)
     return None
 
 
@@ -333,10 +337,10 @@ def rule_from_properties(
         )
     prio_raw = _get(props, "priority")
     priority = 0
-    if isinstance(prio_raw, bool) or not isinstance(prio_raw, (int, str)) or not str(prio_raw).strip().isdigit():
-        probs.add("priority", f"expected an integer, got {prio_raw!r}", prio_raw)
+    if small_int(prio_raw) is None or small_int(prio_raw) < 0:  # type: ignore[operator]
+        probs.add("priority", f"expected an integer, got {shown(prio_raw)}", prio_raw)
     else:
-        priority = int(prio_raw)
+        priority = small_int(prio_raw)  # type: ignore[assignment]
         lo, hi = (65000, 65500) if default else (100, 4096)
         if not lo <= priority <= hi:
             probs.add("priority", f"{priority} is outside {lo}-{hi}", prio_raw)

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import _prefix
+from . import jsonio
 from .errors import ServiceTagError
 from .ip import HOST_BITS_SET, format_prefix, parse_addresses, parse_prefixes
 
@@ -158,9 +159,11 @@ def _as_int(value: Any, source: str, where: str, fld: str) -> int | None:
         raise ServiceTagError(f"expected an integer, got {value!r}", file=source, record=where, field=fld)
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
-        return int(value)
-    raise ServiceTagError(f"expected an integer (or its string), got {value!r}", file=source, record=where, field=fld)
+    number = jsonio.small_int(value)
+    if number is not None:
+        return number
+    raise ServiceTagError(f"expected an integer of at most 18 digits (or its string), got {jsonio.shown(value)}",
+                          file=source, record=where, field=fld)
 
 
 def _as_str(value: Any, source: str, where: str, fld: str, default: str | None = "") -> str | None:
@@ -237,7 +240,7 @@ class ServiceTags:
                 f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})", file=source
             ) from None
         try:
-            doc = json.loads(text)
+            doc = jsonio.loads(text)  # a number too long to convert stays text: _as_int names it
         except json.JSONDecodeError as exc:
             raise ServiceTagError(
                 f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=source

@@ -70,8 +70,9 @@ def _protocols_text(protos: Sequence[int]) -> str:
     names = {6: "TCP", 17: "UDP", 1: "ICMP", 50: "ESP", 51: "AH"}
     if len(protos) == 256:
         return "any"
-    if len(protos) > 8:
-        return f"{len(protos)} protocols ({', '.join(names.get(p, str(p)) for p in protos[:3])}, ...)"
+    if len(protos) > 128:  # complete, and short: what is missing
+        missing = sorted(set(range(256)) - set(protos))
+        return "any except " + ", ".join(names.get(p, str(p)) for p in missing)
     return ", ".join(names.get(p, str(p)) for p in protos)
 
 
@@ -85,8 +86,9 @@ def _merge(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple(merge_ranges(spans))
 
 
-def summarize_intervals(family: int, spans: Sequence[tuple[int, int]], limit: int = 12) -> list[str]:
-    """CIDR prefixes covering the spans exactly (at most ``limit`` shown, then a count)."""
+def summarize_intervals(family: int, spans: Sequence[tuple[int, int]], limit: int | None = None) -> list[str]:
+    """CIDR prefixes covering the spans exactly: all of them (machine output is never abbreviated), or
+    at most ``limit`` then a count of the rest (for text)."""
     cls = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
     top = (1 << (32 if family == 4 else 128)) - 1
     if list(spans) == [(0, top)]:
@@ -96,9 +98,9 @@ def summarize_intervals(family: int, spans: Sequence[tuple[int, int]], limit: in
     for a, b in spans:
         for net in ipaddress.summarize_address_range(cls(a), cls(b)):
             total += 1
-            if len(out) < limit:
+            if limit is None or len(out) < limit:
                 out.append(str(net))
-    if total > limit:
+    if limit is not None and total > limit:
         out.append(f"... {total - limit} more prefixes")
     return out
 

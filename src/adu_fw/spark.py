@@ -3,7 +3,8 @@ with ``mapInArrow`` when one machine is not enough.
 
 - ``read_flow_logs(spark, paths)``: one task per file (Spark's ``binaryFile`` source with recursive
   lookup, so the blob layout's repeated ``m=`` key never reaches partition discovery; time parts
-  come from the path, parsed by adu-fw). The DataFrame has ``adu_fw.flowlogs.SCHEMA`` plus
+  come from the path, parsed by adu-fw). Every file is read whatever its name and shape (blob,
+  NDJSON, gzip, ...); one that is not a flow log is listed in its ``_file_stats`` with why. The DataFrame has ``adu_fw.flowlogs.SCHEMA`` plus
   ``_file_stats``: every file also yields one summary row (all tuple columns null) whose
   ``_file_stats`` holds the reader's counts as JSON, so reconciliation survives the distribution.
 - ``evaluate(df, policy)``: the compiled policy (pickled into the closure, shipped once per task)
@@ -89,8 +90,7 @@ def read_flow_logs(spark: Any, paths: str | list[str]) -> Any:
     """Flow-log tuples (plus one ``_file_stats`` summary row per file) as a Spark DataFrame."""
     files = (
         spark.read.format("binaryFile")
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", "*.json")
+        .option("recursiveFileLookup", "true")  # every file, whatever its name: the reader tells flow logs by content
         .load(paths if isinstance(paths, list) else [paths])
         .select("path", "content")
     )
@@ -208,6 +208,7 @@ def analyze(df: Any, policy: Any) -> dict[str, Any]:
             "rejected_total": total_rejected,
             "evaluated": evaluated,
             "reconciles": tuples_read == evaluated + total_rejected,
+            "skipped_files": [f for s in summaries for f in s.get("skipped_files", [])],
         },
         "agreement": {
             "agree": agreement_counts.get("agree", 0),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from .policy import Policy
 from .space import Box, Space
@@ -34,9 +35,10 @@ class Change:
 @dataclass
 class PolicyDiff:
     changes: list[Change] = field(default_factory=list)
-    flow_changes: list[dict[str, Any]] = field(default_factory=list)
+    flow_changes: list[dict[str, Any]] = field(default_factory=list)  # every recorded flow that changes
     flows_compared: int = 0
     flows_changed: int = 0
+    flows_read: Any = None  # the replayed logs' ReadStats (when flows were given)
 
     def __bool__(self) -> bool:
         return bool(self.changes or self.flow_changes)
@@ -48,6 +50,7 @@ class PolicyDiff:
             "flows_compared": self.flows_compared,
             "flows_changed": self.flows_changed,
             "flow_changes": self.flow_changes,
+            **({"flows_read": self.flows_read.to_dict()} if self.flows_read is not None else {}),
         }
 
 
@@ -111,7 +114,7 @@ def _merge_boxes(boxes: list[Box]) -> list[Box]:
     return boxes
 
 
-def diff(old: Policy, new: Policy, *, flows: Any = None) -> PolicyDiff:
+def diff(old: Policy, new: Policy, *, flows: Any = None, storage_options: dict[str, Any] | None = None) -> PolicyDiff:
     """Regions of the flow space whose outcome (decision, NSG, rule) differs from ``old`` to ``new``."""
     out = PolicyDiff()
     for direction in ("Inbound", "Outbound"):
@@ -137,14 +140,16 @@ def diff(old: Policy, new: Policy, *, flows: Any = None) -> PolicyDiff:
                     {"direction": direction, **box.witness()},
                 ))
     if flows is not None:
-        _replay(old, new, flows, out)
+        _replay(old, new, flows, out, storage_options)
     return out
 
 
-def _replay(old: Policy, new: Policy, flows: Any, out: PolicyDiff) -> None:
+def _replay(old: Policy, new: Policy, flows: Any, out: PolicyDiff, storage_options: dict[str, Any] | None = None) -> None:
+    """Every recorded tuple through both sides; every one that changes is listed (none is left out)."""
     from .flowlogs import read
 
-    stream = read(flows)
+    stream = read(flows, storage_options=storage_options)
+    out.flows_read = stream.stats
     for batch in stream:
         va, vb = old.evaluate(batch), new.evaluate(batch)
         out.flows_compared += batch.num_rows
@@ -153,17 +158,11 @@ def _replay(old: Policy, new: Policy, flows: Any, out: PolicyDiff) -> None:
         ra = np.asarray(va.column("log_rule").cast("string").to_numpy(zero_copy_only=False), dtype=object)
         rb = np.asarray(vb.column("log_rule").cast("string").to_numpy(zero_copy_only=False), dtype=object)
         changed = np.flatnonzero((da != db) | (ra != rb))
-        for i in changed[: max(0, 50 - len(out.flow_changes))].tolist():
-            out.flow_changes.append({
-                "source_file": batch.column("source_file")[i].as_py(),
-                "record_index": batch.column("record_index")[i].as_py(),
-                "tuple_index": batch.column("tuple_index")[i].as_py(),
-                "direction": batch.column("direction")[i].as_py(),
-                "src_ip": batch.column("src_ip")[i].as_py(),
-                "dst_ip": batch.column("dst_ip")[i].as_py(),
-                "dst_port": batch.column("dst_port")[i].as_py(),
-                "protocol": batch.column("protocol")[i].as_py(),
-                "old": {"access": da[i], "rule": ra[i]},
-                "new": {"access": db[i], "rule": rb[i]},
-            })
+        if len(changed):
+            rows = batch.select(["source_file", "record_index", "tuple_index", "direction", "src_ip", "dst_ip", "dst_port",
+                                 "protocol"]).take(pa.array(changed)).to_pylist()
+            for row, i in zip(rows, changed.tolist()):
+                row["old"] = {"access": da[i], "rule": ra[i]}
+                row["new"] = {"access": db[i], "rule": rb[i]}
+            out.flow_changes += rows
         out.flows_changed += len(changed)

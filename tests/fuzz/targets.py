@@ -42,8 +42,10 @@ _NOT_JSON = object()
 def _json_doc(data: bytes) -> object:
     """The JSON document in the bytes (``null`` too), _NOT_JSON when there is none: JSON's own
     errors are not ours to find."""
+    from adu_fw.jsonio import loads  # as the readers parse files: integers too long to convert stay text
+
     try:
-        return json.loads(data.decode("utf-8", errors="replace"))
+        return loads(data.decode("utf-8", errors="replace"))
     except (json.JSONDecodeError, RecursionError):
         return _NOT_JSON
 
@@ -167,3 +169,48 @@ def address_text(data: bytes) -> None:
 
 
 _ = io  # keep the module importable without unused-import noise in some linters
+
+
+@target
+def terraform_plan(data: bytes) -> None:
+    from adu_fw.plandiff import plan_diff
+    from adu_fw.policy import Policy
+    from adu_fw.terraform import TerraformPlan
+
+    def go() -> None:
+        doc = _json_doc(data)
+        if doc is _NOT_JSON:
+            return
+        plan = TerraformPlan(doc, "fuzz.json")  # type: ignore[arg-type]
+        for which in ("planned", "before", "after"):
+            st = plan.state(which)
+            for assume in (None, "any"):
+                nsgs, _ = st.nsgs(assume_unknown=assume)
+                for n in nsgs:
+                    if not n.errors:
+                        Policy(single=n, virtual_network=["10.0.0.0/16"]).check("Inbound", "tcp", "8.8.8.8", 1, "10.0.0.4", 22)
+            st.attachments()
+            try:
+                from adu_fw.firewall import FirewallPolicy
+
+                docs, _, _, groups = st.firewall_documents(None, assume_unknown="any")
+                FirewallPolicy.load(docs[-1], parents=docs[:-1], ip_groups=groups).check("tcp", "10.0.0.4", 1, "10.1.0.4", 443)
+            except AduFwError:
+                pass
+        plan_diff(plan, virtual_network=["10.0.0.0/16"])
+
+    _run(go)
+
+
+@target
+def effective(data: bytes) -> None:
+    from adu_fw.effective import effective_policy
+
+    def go() -> None:
+        doc = _json_doc(data)
+        if doc is _NOT_JSON:
+            return
+        p = effective_policy(doc, virtual_network=["10.0.0.0/16"])
+        p.check("Inbound", "tcp", "8.8.8.8", 1, "10.0.0.4", 22)
+
+    _run(go)

@@ -11,12 +11,12 @@ from typing import Callable, Sequence
 
 from .. import __version__
 from ..errors import AduFwError
-from . import analyze, check, diff, endpoint, evaluate, lint, tags
+from . import analyze, check, diff, endpoint, evaluate, exposure, lint, tags
 from .common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 
 __all__ = ["EXIT_ERROR", "EXIT_FINDINGS", "EXIT_OK", "build_parser", "main", "run"]
 
-COMMANDS = (tags, check, evaluate, analyze, endpoint, lint, diff)
+COMMANDS = (tags, check, evaluate, analyze, endpoint, lint, diff, exposure)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,9 @@ import argparse
 from typing import Any
 
 from ..render import Progress, dump_json, table
-from .common import EXIT_FINDINGS, EXIT_OK, common_options, firewall_of, policy_of, policy_options, source_doc, when
+from ..errors import AduFwError
+from .common import (EXIT_FINDINGS, EXIT_OK, common_options, firewall_of, policy_of, policy_options, source_doc,
+                     storage_options, when)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -18,7 +20,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     # a firewall policy replays the logged flows through the firewall instead (agreement then compares
     # the firewall's decision with what the NSGs logged)
     policy = firewall_of(args) if args.firewall_policy else policy_of(args)
-    stream = read(args.paths, since=when(args.since, "--since"), until=when(args.until, "--until"))
+    stream = read(args.paths, since=when(args.since, "--since"), until=when(args.until, "--until"),
+                  storage_options=storage_options(args.storage_option))
     writer: Any = None
     progress = Progress(len(stream.files), "analyze (files)")
     seen_files = [0]
@@ -48,6 +51,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         "firewall_policy": args.firewall_policy,
         "service_tags": source_doc(policy.service_tags),
     }
+    empty = report.nothing_evaluated
+    if empty:
+        # nothing read (or nothing evaluable) is never success: say what was found instead
+        if args.json:
+            doc["error"] = f"{', '.join(args.paths)}: {empty}"
+            dump_json(doc)
+        elif report.stats.tuples_read:
+            _print_reconciliation(doc)
+        raise AduFwError(f"{', '.join(args.paths)}: {empty}")
     if args.html:
         from ..htmlreport import render
 
@@ -60,17 +72,30 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if doc["agreement"]["disagree"] else EXIT_OK
 
 
-def _print_analysis(doc: dict[str, Any]) -> None:
-    rec, agr = doc["reconciliation"], doc["agreement"]
+def _print_reconciliation(doc: dict[str, Any]) -> None:
+    rec = doc["reconciliation"]
+    shapes = ", ".join(f"{n} {shape}" for shape, n in rec.get("shapes", {}).items())
     print(
-        f"read {rec['files']} file(s), {rec['records']} record(s) ({rec['records_truncated']} truncated), "
+        f"read {rec['files']} file(s)" + (f" ({shapes})" if shapes else "")
+        + f", {rec['records']} record(s) ({rec['records_truncated']} truncated), "
         f"{rec['tuples_read']:,} tuple(s): {rec['evaluated']:,} evaluated + {rec['rejected_total']:,} rejected"
         + ("" if rec["reconciles"] else "  ** DOES NOT RECONCILE **")
     )
+    if rec["files_skipped_by_time"]:
+        print(f"  {rec['files_skipped_by_time']} file(s) outside --since/--until, not opened")
+    for s in rec.get("skipped_files", []):
+        print(f"  not a flow log: {s['path']}: {s['reason']}")
+    for reason, n in rec.get("elements_rejected", {}).items():
+        print(f"  rejected {n:,} element(s): {reason}: " + "; ".join(rec["elements_rejected_examples"].get(reason, [])))
     for reason, n in rec["rejected"].items():
         print(f"  rejected {n:,}: {reason}")
     for note in rec["notes"]:
         print(f"  note: {note}")
+
+
+def _print_analysis(doc: dict[str, Any]) -> None:
+    agr = doc["agreement"]
+    _print_reconciliation(doc)
     print(
         f"\nagreement with the log: {agr['agree']:,} agree, {agr['disagree']:,} disagree "
         f"({agr['decision_disagree']:,} decision, {agr['rule_disagree']:,} rule), {agr['unknown']:,} unknown; "
@@ -96,7 +121,9 @@ def _print_analysis(doc: dict[str, Any]) -> None:
     if doc["top_talkers"]:
         print("\ntop talkers: " + ", ".join(f"{t['src_ip']} ({t['flows']})" for t in doc["top_talkers"][:5]))
     if doc["denied_by_port"]:
-        print("denied by port: " + ", ".join(f"{d['protocol']}/{d['dst_port']} ({d['flows']})" for d in doc["denied_by_port"][:8]))
+        more = len(doc["denied_by_port"]) - 8
+        print("denied by port: " + ", ".join(f"{d['protocol']}/{d['dst_port']} ({d['flows']})" for d in doc["denied_by_port"][:8])
+              + (f", ... {more} more (all in --json)" if more > 0 else ""))
     if doc["tag"]:
         t = doc["tag"]
         o, i = t["outbound_to_tag"], t["inbound_from_tag"]
@@ -110,18 +137,23 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "analyze",
         help="replay NSG (v1, v2) and VNet (v4) flow logs against a policy; report agreement and hits",
-        description="Read flow logs (files, blob-layout directories, .gz, globs), evaluate every tuple, and "
-        "report reconciliation (every tuple evaluated or rejected with a reason), agreement with the logged "
-        "decision and rule, hits per rule, rules never hit, top talkers, denied flows by port and traffic with "
-        "a service tag. Exit 1 when the computed and logged answers disagree.",
+        description="Read flow logs (files, blob-layout directories, globs or fsspec URLs; blobs, single records, "
+        "newline-delimited records or concatenated documents, plain or gzipped, found by content), evaluate every "
+        "tuple, and report reconciliation (every tuple evaluated or rejected with a reason, every file read with "
+        "its shape or skipped with why), agreement with the logged decision and rule, hits per rule, rules never "
+        "hit, top talkers, denied flows by port and traffic with a service tag. Exit 1 when the computed and logged "
+        "answers disagree; 2 when no tuple was read or none could be evaluated.",
     )
-    p.add_argument("paths", nargs="+", metavar="FLOWLOG_PATH")
+    p.add_argument("paths", nargs="+", metavar="FLOWLOG_PATH",
+                   help="files, directories (every file in them), globs, or URLs (abfs://, az://, file://, memory://, any fsspec URL)")
     p.add_argument("--tag", default="AzureDeviceUpdate", help="service tag to report traffic for ('' for none)")
     p.add_argument("--since", metavar="TIME", help="skip blobs whose hour ends before TIME (by path)")
     p.add_argument("--until", metavar="TIME", help="skip blobs whose hour starts at or after TIME (by path)")
     p.add_argument("--parquet", metavar="OUT", help="write every evaluated tuple with the computed decision and rule")
     p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
     p.add_argument("--threads", type=int, default=None, help="matcher threads")
+    p.add_argument("--storage-option", metavar="KEY=VALUE", action="append", default=[],
+                   help="fsspec storage option for URLs (repeatable), e.g. account_name=NAME or anon=true")
     policy_options(p)
     common_options(p)
     p.set_defaults(func=cmd_analyze)

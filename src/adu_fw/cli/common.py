@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -50,6 +51,23 @@ def policy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--subnet-nsg", metavar="FILE[:NAME]", help="the NSG on the subnet")
     g.add_argument("--nic-nsg", metavar="FILE[:NAME]", help="the NSG on the NIC")
     g.add_argument(
+        "--terraform-plan",
+        metavar="FILE[:NAME]",
+        help="a Terraform plan (terraform show -json); NAME is an NSG, NIC or subnet (name or resource address): "
+        "a NIC gives its subnet NSG + NIC NSG pair. Optional when the plan holds one NSG",
+    )
+    g.add_argument(
+        "--assume-unknown",
+        choices=("error", "any"),
+        default="error",
+        help="plan values unknown until apply: an error naming the resource and attribute (default), or widened to *",
+    )
+    g.add_argument(
+        "--effective",
+        metavar="FILE",
+        help="effective rules of a NIC (az network nic list-effective-nsg / REST): Azure's own expansion of tags",
+    )
+    g.add_argument(
         "--vnet",
         metavar="CIDR",
         action="append",
@@ -71,7 +89,8 @@ def policy_options(p: argparse.ArgumentParser) -> None:
         "as IP flow verify does)",
     )
     f = p.add_argument_group("Azure Firewall")
-    f.add_argument("--firewall-policy", metavar="FILE", help="an Azure Firewall policy instead of NSGs")
+    f.add_argument("--firewall-policy", metavar="FILE", help="an Azure Firewall policy instead of NSGs (ARM, REST/az "
+                   "output, or a Terraform plan FILE[:POLICY] with azurerm_firewall_policy_rule_collection_group)")
     f.add_argument("--ip-group", metavar="NAME=IP[,IP...]", action="append", default=[], help="IP Group members ('NAME=' for empty)")
     f.add_argument("--dns", metavar="FQDN=IP[,IP...]", action="append", default=[], help="DNS map for FQDNs in network rules")
 
@@ -87,10 +106,15 @@ def kv(items: list[str], opt: str) -> dict[str, str]:
 
 
 def params(args: argparse.Namespace) -> dict[str, object]:
+    return json_values(args.param, "--param")
+
+
+def json_values(items: list[str], opt: str) -> dict[str, Any]:
+    """NAME=VALUE pairs, each value as JSON when it parses (true, 1, [..]) and as text otherwise."""
     import json as _json
 
-    out: dict[str, object] = {}
-    for name, value in kv(args.param, "--param").items():
+    out: dict[str, Any] = {}
+    for name, value in kv(items, opt).items():
         try:
             out[name] = _json.loads(value)
         except ValueError:
@@ -99,10 +123,15 @@ def params(args: argparse.Namespace) -> dict[str, object]:
 
 
 def policy_of(args: argparse.Namespace) -> Policy:
+    kinds = [bool(args.nsg), bool(args.subnet_nsg or args.nic_nsg), bool(getattr(args, "terraform_plan", None)),
+             bool(getattr(args, "effective", None))]
+    if sum(kinds) > 1:
+        raise AduFwError("give one of --nsg, --subnet-nsg/--nic-nsg, --terraform-plan or --effective")
     if args.nsg and (args.subnet_nsg or args.nic_nsg):
         raise AduFwError("give --nsg, or --subnet-nsg and/or --nic-nsg, not both")
-    if not (args.nsg or args.subnet_nsg or args.nic_nsg):
-        raise AduFwError("no policy: give --nsg FILE, or --subnet-nsg FILE and/or --nic-nsg FILE")
+    if not any(kinds):
+        raise AduFwError("no policy: give --nsg FILE, or --subnet-nsg FILE and/or --nic-nsg FILE, "
+                         "--terraform-plan FILE[:NAME] or --effective FILE")
     common = dict(
         virtual_network=args.vnet,
         service_tags=tags_of(args),
@@ -110,7 +139,9 @@ def policy_of(args: argparse.Namespace) -> Policy:
         params=params(args),
         platform_bypass=args.platform_bypass,
     )
-    if args.nsg:
+    if getattr(args, "terraform_plan", None) or getattr(args, "effective", None):
+        policy = _other_policy(args, common)
+    elif args.nsg:
         policy = Policy.from_nsg(args.nsg, **common)  # type: ignore[arg-type]
     else:
         policy = Policy.from_nsgs(subnet=args.subnet_nsg, nic=args.nic_nsg, **common)  # type: ignore[arg-type]
@@ -119,13 +150,40 @@ def policy_of(args: argparse.Namespace) -> Policy:
     return policy
 
 
+def _other_policy(args: argparse.Namespace, common: dict[str, Any]) -> Policy:
+    """--terraform-plan / --effective (ARM parameters do not apply to them)."""
+    kw = {k: v for k, v in common.items() if k != "params"}
+    if args.terraform_plan:
+        from ..sources import plan_policy
+
+        return plan_policy(args.terraform_plan, assume_unknown=args.assume_unknown, **kw)
+    from ..effective import effective_policy
+
+    return effective_policy(args.effective, **kw)
+
+
 def yn(b: bool) -> str:
     return "yes" if b else "no"
 
 
 def firewall_of(args: argparse.Namespace) -> Any:
     from ..firewall import FirewallPolicy
+    from ..jsonpos import read_json
+    from ..sources import kind_of, plan_firewall
+    from ..terraform import split_plan_ref
 
+    path, _ = split_plan_ref(args.firewall_policy)
+    if os.path.isfile(path) and kind_of(read_json(path)) == "plan":
+        fw = plan_firewall(
+            args.firewall_policy,
+            assume_unknown=getattr(args, "assume_unknown", None),
+            ip_groups={k: [m for m in v.split(",") if m] for k, v in kv(args.ip_group, "--ip-group").items()},
+            dns={k: v.split(",") for k, v in kv(args.dns, "--dns").items()},
+            service_tags=tags_of(args),
+        )
+        for note in fw.notes:
+            print(f"adu-fw: note: {note}", file=sys.stderr)
+        return fw
     fw = FirewallPolicy.load(
         args.firewall_policy,
         ip_groups={k: [m for m in v.split(",") if m] for k, v in kv(args.ip_group, "--ip-group").items()},
@@ -148,3 +206,8 @@ def when(text: str | None, opt: str) -> Any:
     except ValueError:
         raise AduFwError(f"{opt} expects an ISO date or time such as 2024-06-10 or 2024-06-10T13:00, got {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def storage_options(items: list[str]) -> dict[str, Any]:
+    """--storage-option KEY=VALUE pairs for fsspec (values as JSON when they parse: true, 1, ...)."""
+    return json_values(items, "--storage-option")

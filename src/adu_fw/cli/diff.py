@@ -2,17 +2,56 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..errors import AduFwError
 from ..policy import Policy
 from ..render import dump_json
 from ..servicetags import load_cached
-from .common import EXIT_FINDINGS, EXIT_OK, kv, params
+from .common import EXIT_FINDINGS, EXIT_OK, kv, params, storage_options
+
+
+def _print_regions(changes: Any) -> None:
+    for c in changes:
+        r = c.region
+        print(f"\n{c.direction} {r['family']} {r['protocols']} src ports {r['src_ports']} dst ports {r['dst_ports']}: "
+              f"{c.old['access']} ({c.old['rule']}) -> {c.new['access']} ({c.new['rule']})")
+        print(f"  src ({r['src_addresses']:,} addresses): {_some(r['src'], 'prefixes')}")
+        print(f"  dst ({r['dst_addresses']:,} addresses): {_some(r['dst'], 'prefixes')}")
+
+
+def cmd_plan_diff(args: argparse.Namespace) -> int:
+    """--terraform-plan: every NSG's before vs after (the flow-space change of the pull request)."""
+    from ..plandiff import plan_diff
+    from ..terraform import split_plan_ref
+
+    path, name = split_plan_ref(args.terraform_plan)
+    d = plan_diff(path, name=name, virtual_network=args.vnet, old_service_tags=load_cached(args.old_service_tags),
+                  new_service_tags=load_cached(args.new_service_tags),
+                  asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
+                  assume_unknown=None if args.assume_unknown == "error" else args.assume_unknown)
+    for w in d.warnings:
+        print(f"adu-fw: warning: {w}", file=sys.stderr)
+    if args.json:
+        dump_json(d.to_dict())
+    else:
+        total = sum(len(c.diff.changes) for c in d.nsgs)
+        print(f"{path}: {len(d.nsgs)} NSG(s), {total} region(s) of the flow space change decision or deciding rule")
+        for c in d.nsgs:
+            print(f"\nNSG {c.name} ({c.address}): {c.change}, {len(c.diff.changes)} region(s)")
+            _print_regions(c.diff.changes)
+    return EXIT_FINDINGS if d else EXIT_OK
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from ..whatif import diff
+
+    if args.terraform_plan:
+        if any(getattr(args, a) for a in ("nsg", "old_nsg", "new_nsg", "subnet_nsg", "nic_nsg", "old_subnet_nsg",
+                                          "new_subnet_nsg", "old_nic_nsg", "new_nic_nsg", "old_effective", "new_effective")):
+            raise AduFwError("--terraform-plan compares the plan's before and after: give no other NSG option")
+        return cmd_plan_diff(args)
 
     common = dict(
         virtual_network=args.vnet,
@@ -21,6 +60,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
     )
 
     def side(which: str) -> tuple[str, Policy]:
+        effective = getattr(args, f"{which}_effective")
+        if effective:
+            from ..effective import effective_policy
+
+            if getattr(args, f"{which}_nsg") or getattr(args, f"{which}_subnet_nsg") or getattr(args, f"{which}_nic_nsg"):
+                raise AduFwError(f"{which}: give an NSG or --{which}-effective, not both")
+            eff = effective_policy(effective, service_tags=load_cached(getattr(args, f"{which}_service_tags")),
+                                   virtual_network=args.vnet, asgs=common["asgs"])
+            return f"effective={effective}", eff
         single = getattr(args, f"{which}_nsg") or args.nsg
         subnet = getattr(args, f"{which}_subnet_nsg") or args.subnet_nsg
         nic = getattr(args, f"{which}_nic_nsg") or args.nic_nsg
@@ -34,32 +82,45 @@ def cmd_diff(args: argparse.Namespace) -> int:
         raise AduFwError(f"no {which} policy: give --nsg/--{which}-nsg, or --subnet-nsg/--nic-nsg (or their --{which}- forms)")
 
     if not any(getattr(args, a) for a in ("old_nsg", "new_nsg", "old_subnet_nsg", "new_subnet_nsg", "old_nic_nsg",
-                                          "new_nic_nsg", "old_service_tags", "new_service_tags")):
-        raise AduFwError("nothing to compare: give --old-*/--new-* NSGs and/or --old-service-tags/--new-service-tags")
+                                          "new_nic_nsg", "old_service_tags", "new_service_tags", "old_effective",
+                                          "new_effective")):
+        raise AduFwError("nothing to compare: give --old-*/--new-* NSGs and/or --old-service-tags/--new-service-tags, "
+                         "--old-effective/--new-effective, or --terraform-plan")
     old_ref, old = side("old")
     new_ref, new = side("new")
-    d = diff(old, new, flows=args.flows or None)
+    d = diff(old, new, flows=args.flows or None, storage_options=storage_options(args.storage_option))
+    empty = d.flows_read.nothing_read if d.flows_read is not None else None
     if args.json:
         doc = d.to_dict()
         doc["old"] = {"nsg": old_ref, "service_tags": old.service_tags.source}
         doc["new"] = {"nsg": new_ref, "service_tags": new.service_tags.source}
+        if empty:
+            doc["error"] = f"--flows {' '.join(args.flows)}: {empty}"
         dump_json(doc)
     else:
         print(f"old: {old_ref} with {old.service_tags.source}")
         print(f"new: {new_ref} with {new.service_tags.source}")
         print(f"{len(d.changes)} region(s) of the flow space change decision or deciding rule")
-        for c in d.changes:
-            r = c.region
-            print(f"\n{c.direction} {r['family']} {r['protocols']} src ports {r['src_ports']} dst ports {r['dst_ports']}: "
-                  f"{c.old['access']} ({c.old['rule']}) -> {c.new['access']} ({c.new['rule']})")
-            print(f"  src ({r['src_addresses']:,} addresses): {', '.join(r['src'])}")
-            print(f"  dst ({r['dst_addresses']:,} addresses): {', '.join(r['dst'])}")
-        if args.flows:
+        _print_regions(d.changes)
+        if args.flows and not empty:
             print(f"\nrecorded flows compared: {d.flows_compared:,}; changed: {d.flows_changed:,}")
-            for f in d.flow_changes[:20]:
+            for f in d.flow_changes[:TEXT_ITEMS]:
                 print(f"  {f['direction']} {f['src_ip']} -> {f['dst_ip']}:{f['dst_port']}: "
                       f"{f['old']['access']} ({f['old']['rule']}) -> {f['new']['access']} ({f['new']['rule']})")
+            if len(d.flow_changes) > TEXT_ITEMS:
+                print(f"  ... {len(d.flow_changes) - TEXT_ITEMS:,} more changed flows (all of them in --json)")
+    if empty:  # replaying nothing is not a diff of the recorded flows: say what was found instead
+        raise AduFwError(f"--flows {' '.join(args.flows)}: {empty}")
     return EXIT_FINDINGS if d else EXIT_OK
+
+
+TEXT_ITEMS = 12  # text output abbreviates long lists (and says how many it left out); --json never does
+
+
+def _some(items: list[str], what: str) -> str:
+    if len(items) <= TEXT_ITEMS:
+        return ", ".join(items)
+    return ", ".join(items[:TEXT_ITEMS]) + f", ... {len(items) - TEXT_ITEMS} more {what} (all in --json)"
 
 
 def register(sub: Any) -> None:
@@ -80,7 +141,17 @@ def register(sub: Any) -> None:
         p.add_argument(f"--{which}-nic-nsg", metavar="FILE[:NAME]")
     p.add_argument("--old-service-tags", metavar="FILE", help="default: the newest embedded file")
     p.add_argument("--new-service-tags", metavar="FILE", help="default: the newest embedded file")
-    p.add_argument("--flows", metavar="PATH", nargs="+", help="flow logs to replay through both sides")
+    p.add_argument("--flows", metavar="PATH", nargs="+",
+                   help="flow logs to replay through both sides (files, directories, globs or fsspec URLs, any shape)")
+    p.add_argument("--storage-option", metavar="KEY=VALUE", action="append", default=[],
+                   help="fsspec storage option for --flows URLs (repeatable)")
+    p.add_argument("--terraform-plan", metavar="FILE[:NAME]",
+                   help="a Terraform plan (terraform show -json): every NSG's change.before against its change.after "
+                   "(NAME: one NSG, by name or address)")
+    p.add_argument("--assume-unknown", choices=("error", "any"), default="error",
+                   help="plan values unknown until apply: an error naming resource and attribute (default), or *")
+    p.add_argument("--old-effective", metavar="FILE", help="effective rules (az network nic list-effective-nsg) as the old side")
+    p.add_argument("--new-effective", metavar="FILE", help="effective rules as the new side (e.g. against the template)")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[])
     p.add_argument("--asg", metavar="NAME=IP[,IP...]", action="append", default=[])
     p.add_argument("--param", metavar="NAME=VALUE", action="append", default=[])

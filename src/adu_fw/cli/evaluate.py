@@ -20,6 +20,7 @@ def _open_flows(path: str, batch_rows: int) -> Any:
             pf = pq.ParquetFile(path)
         except (OSError, pa.ArrowInvalid) as exc:
             raise AduFwError(f"{path}: cannot read as Parquet: {exc}") from None
+        _check_columns(path, pf.schema_arrow.names)
         return pf.metadata.num_rows, pf.iter_batches(batch_size=batch_rows)
     try:
         reader = pacsv.open_csv(
@@ -31,7 +32,17 @@ def _open_flows(path: str, batch_rows: int) -> Any:
         )
     except (OSError, pa.ArrowInvalid) as exc:
         raise AduFwError(f"{path}: cannot read as CSV with a header: {exc}") from None
+    _check_columns(path, reader.schema.names)
     return None, reader
+
+
+def _check_columns(path: str, names: list[str]) -> None:
+    from ..flowtable import REQUIRED
+
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise AduFwError(f"{path}: the flows lack column(s) {', '.join(missing)} (found: {', '.join(names) or 'none'}); "
+                         f"expected a header {','.join(REQUIRED)}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -75,8 +86,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress.close()
         if writer is not None:
             writer.close()
-    if writer is None:
-        raise AduFwError(f"{args.flows}: no rows")
+    if not counts["rows"]:  # nothing read is never success
+        raise AduFwError(f"{args.flows}: no flow row in it (a header and no row); nothing evaluated")
     counts["evaluated"] = counts["rows"] - counts["rejected"]
     if args.json:
         dump_json({"counts": counts, "rejected_by_reason": rejects, "out": args.out})

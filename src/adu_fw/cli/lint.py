@@ -4,10 +4,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..nsg import read_nsgs, split_ref
+import re
+import sys
+
+from ..nsg import split_ref
 from ..policy import Policy
+from ..sources import read_nsgs_any
 from ..render import dump_json
 from ..rules import CONTEXT_TAGS
+from ..errors import AduFwError
 from .common import EXIT_FINDINGS, EXIT_OK, common_options, kv, params, tags_of
 
 
@@ -16,15 +21,22 @@ def cmd_lint(args: argparse.Namespace) -> int:
     template_params = params(args)
     files = []
     total = 0
-    for ref in args.files:
+    refs = list(args.files) + list(args.terraform_plan or [])
+    if not refs:
+        raise AduFwError("nothing to lint: give NSG files (ARM, az, REST, Terraform plans, effective rules) "
+                         "or --terraform-plan FILE")
+    read: dict[str, Any] = {}
+    for ref in refs:
         path, only = split_ref(ref)
-        nsgs = read_nsgs(path, params=template_params)
+        nsgs, file_warnings, kind = read_nsgs_any(path, params=template_params, assume_unknown=args.assume_unknown)
+        read[ref] = nsgs
         entries = []
         for nsg in nsgs:
             if only and only.lower() not in (nsg.name.lower(), (nsg.raw_name or "").lower()):
                 continue
             problems = [
-                {"record": e.record, "field": e.field, "message": e.message, "text": str(e)} for e in nsg.errors
+                {"record": e.record, "field": e.field, "message": e.message, "text": str(e),
+                 "nsg": nsg.name, "rule": _rule_of(e.record)} for e in nsg.errors
             ]
             for rule in nsg.rules:
                 for side, fld in ((rule.source, "sourceAddressPrefix"), (rule.destination, "destinationAddressPrefix")):
@@ -32,7 +44,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
                         msg = f"unknown service tag {side.tag!r} (not in {tags.source})"
                         rec = f"NSG {nsg.name!r} rule {rule.name!r}"
                         problems.append(
-                            {"record": rec, "field": fld, "message": msg, "text": f"{path}: {rec}: field {fld!r}: {msg}"}
+                            {"record": rec, "field": fld, "message": msg, "text": f"{path}: {rec}: field {fld!r}: {msg}",
+                             "nsg": nsg.name, "rule": rule.name}
                         )
                     elif side.tag and side.tag in tags and not tags[side.tag].has_feature("NSG"):
                         nsg.warnings.append(
@@ -40,16 +53,17 @@ def cmd_lint(args: argparse.Namespace) -> int:
                         )
             total += len(problems)
             entries.append(
-                {"name": nsg.name, "rules": len(nsg.rules), "problems": problems, "warnings": list(nsg.warnings)}
+                {"name": nsg.name, "rules": len(nsg.rules), "problems": problems,
+                 "warnings": list(nsg.warnings) + [w for w in file_warnings if _about(w, nsg)]}
             )
-        files.append({"file": path, "nsgs": entries})
+        files.append({"file": path, "kind": kind, "nsgs": entries})
     deep: list[dict[str, Any]] = []
     if args.deep:
         from ..anomalies import anomalies
 
-        for ref in args.files:
+        for ref in refs:
             path, only = split_ref(ref)
-            for nsg in read_nsgs(path, params=template_params):
+            for nsg in read[ref]:
                 if only and only.lower() not in (nsg.name.lower(), (nsg.raw_name or "").lower()):
                     continue
                 if nsg.errors:
@@ -60,8 +74,11 @@ def cmd_lint(args: argparse.Namespace) -> int:
                     service_tags=tags,
                     asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
                 )
-                deep += [f.to_dict() for f in anomalies(policy)]
-    if args.json:
+                deep += [dict(f.to_dict(), file=path) for f in anomalies(policy)]
+    fmt = "json" if args.json and args.format == "text" else args.format
+    if fmt == "sarif":
+        dump_json(_sarif(files, deep, template_params))
+    elif fmt == "json":
         dump_json({"files": files, "problems": total, "anomalies": deep if args.deep else None})
     else:
         for f in files:
@@ -80,6 +97,41 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if total or deep else EXIT_OK
 
 
+_TF_RULE = re.compile(r"\(rule (['\"])(?P<rule>.*)\1\)$")
+
+
+def _rule_of(record: str | None) -> str | None:
+    """The rule an error's record names (``NSG 'x' rule 'y'``, or ``address (rule 'y')`` for plans)."""
+    from ..sarif import parse_record
+
+    m = _TF_RULE.search(record or "")
+    return m.group("rule") if m else parse_record(record)[1]
+
+
+def _about(warning: str, nsg: Any) -> bool:
+    head = warning.split(":", 1)[0]
+    return head == (nsg.raw_name or nsg.name) or head.startswith((nsg.raw_name or nsg.name) + ".") or head.startswith(
+        (nsg.raw_name or nsg.name) + "[")
+
+
+def _sarif(files: list[dict[str, Any]], deep: list[dict[str, Any]], template_params: dict[str, Any]) -> dict[str, Any]:
+    from ..sarif import DEEP_KIND, Locator, Result, lint_kind, sarif_log
+
+    results = []
+    for f in files:
+        for n in f["nsgs"]:
+            for p in n["problems"]:
+                results.append(Result(lint_kind(p), p["text"], file=f["file"], nsg=n["name"], rule=p.get("rule"),
+                                      properties={"field": p["field"], "record": p["record"]}))
+    for a in deep:
+        related = [(a["file"], a["nsg"], r["rule"], f"{r['rule']} ({r['priority']}, {r['access']})")
+                   for r in a["related"] if not r.get("default")]
+        results.append(Result(DEEP_KIND[a["kind"]], a["explanation"], file=a["file"], nsg=a["nsg"], rule=a["rule"],
+                              related=related, properties={"witness": a["witness"], "overlap": a["overlap"],
+                                                           "direction": a["direction"], "default": a["default"]}))
+    return sarif_log(results, locator=Locator(template_params), command=" ".join(["adu-fw"] + sys.argv[1:]))
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "lint",
@@ -87,7 +139,14 @@ def register(sub: Any) -> None:
         description="Validate NSG definitions against Azure's rules: priorities, names, prefixes, ports, "
         "protocols, tags, limits. Lists every problem at once.",
     )
-    p.add_argument("files", nargs="+", metavar="NSGFILE[:NAME]")
+    p.add_argument("files", nargs="*", metavar="NSGFILE[:NAME]",
+                   help="ARM templates, az / REST NSG output, Terraform plans (terraform show -json) or effective rules")
+    p.add_argument("--terraform-plan", action="append", default=[], metavar="FILE[:NAME]",
+                   help="a Terraform plan to lint (repeatable; plans given as NSGFILE are recognised too)")
+    p.add_argument("--assume-unknown", choices=("error", "any"), default="error",
+                   help="plan values unknown until apply: a problem naming resource and attribute (default), or *")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                   help="text (default), json (as --json) or sarif (SARIF 2.1.0 for code scanning)")
     p.add_argument(
         "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
     )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..errors import AduFwError
@@ -58,10 +59,14 @@ def cmd_tags_list(args: argparse.Namespace) -> int:
 
         pattern = args.name.casefold()
         selected = [t for t in selected if fnmatch.fnmatchcase(t.name.casefold(), pattern)]
+    warnings = _feature_warnings(tags, args.feature, selected)
+    for w in warnings:
+        print(f"adu-fw: warning: {w}", file=sys.stderr)
     if args.json:
         dump_json(
             {
                 "serviceTags": source_doc(tags),
+                "warnings": warnings,
                 "tags": [
                     {
                         "name": t.name,
@@ -110,8 +115,12 @@ def cmd_tags_diff(args: argparse.Namespace) -> int:
     else:
         added, removed, changed = diff.added, diff.removed, diff.changed
     found = bool(added or removed or changed)
+    warnings = _diff_warnings(old, new)
+    for w in warnings:
+        print(f"adu-fw: warning: {w}", file=sys.stderr)
     if args.json:
         doc = diff.to_dict()
+        doc["warnings"] = warnings
         doc.update(
             addedTags=list(added), removedTags=list(removed), changedTags=[c.to_dict() for c in changed]
         )
@@ -148,6 +157,38 @@ def cmd_tags_diff(args: argparse.Namespace) -> int:
             for p in c.removed:
                 print(f"  - {c.name} {p}")
     return EXIT_FINDINGS if found else EXIT_OK
+
+
+def _feature_warnings(tags: Any, feature: str | None, selected: list[Any]) -> list[str]:
+    """Why --feature matched nothing (or less than it seems) when tags carry no networkFeatures."""
+    if feature is None:
+        return []
+    without = sum(1 for t in tags if t.network_features is None)
+    if not without:
+        return []
+    if without == len(tags):
+        return [f"{tags.source}: no tag has networkFeatures (files from before mid-2020 and some API answers do "
+                f"not carry them), so --feature {feature} cannot match any of its {len(tags)} tags; list without --feature"]
+    if selected:  # current files leave networkFeatures null on many tags: not worth a warning when some match
+        return []
+    return [f"{tags.source}: no tag matched --feature {feature}; {without} of {len(tags)} tags have no networkFeatures "
+            "and are left out by any --feature"]
+
+
+def _diff_warnings(old: Any, new: Any) -> list[str]:
+    """A diff across clouds, or from a newer file to an older one, is rarely what was meant: say so."""
+    out = []
+    if old.cloud and new.cloud and old.cloud.casefold() != new.cloud.casefold():
+        out.append(f"the files are of different clouds ({old.cloud}: {old.source}; {new.cloud}: {new.source}): "
+                   "the differences are between clouds, not changes over time")
+    elif old.date and new.date and old.date > new.date:
+        out.append(f"OLD ({old.source}, {old.date}) is newer than NEW ({new.source}, {new.date}): "
+                   "added and removed are reversed; give the older file first")
+    elif (old.change_number is not None and new.change_number is not None and old.change_number > new.change_number
+          and not (old.date and new.date and old.date < new.date)):
+        out.append(f"OLD ({old.source}, changeNumber {old.change_number}) is newer than NEW ({new.source}, changeNumber "
+                   f"{new.change_number}): added and removed are reversed; give the older file first")
+    return out
 
 
 def register(sub: Any) -> None:
