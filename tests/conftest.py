@@ -7,6 +7,12 @@ import pytest
 
 from adu_fw.servicetags import ServiceTags, embedded_files, load_cached
 
+# pyarrow imports pandas (when installed) on its first list conversion, about 0.3 s: pay it here,
+# not inside the first example of a hypothesis test with a deadline
+import pyarrow  # noqa: E402
+
+pyarrow.array(["warm-up"])
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 DATA = Path(__file__).resolve().parent / "data"

@@ -10,6 +10,15 @@ Arrow buffers: they are taken as bytes and typed here (a fused ``def`` would not
 """
 from libc.stdint cimport uint8_t, int8_t, int16_t, uint16_t, int32_t, uint32_t, int64_t, uint64_t
 
+cdef extern from *:
+    """
+    #include <string.h>
+    static inline uint64_t adu_be64(const unsigned char* p) { uint64_t v; memcpy(&v, p, 8); return __builtin_bswap64(v); }
+    static inline uint32_t adu_be32(const unsigned char* p) { uint32_t v; memcpy(&v, p, 4); return __builtin_bswap32(v); }
+    """
+    uint64_t adu_be64(const unsigned char* p) noexcept nogil
+    uint32_t adu_be32(const unsigned char* p) noexcept nogil
+
 ctypedef fused src_t:
     int8_t
     int16_t
@@ -164,23 +173,17 @@ def map_codes(indices, const uint8_t[::1] validity, Py_ssize_t offset, const int
 
 def be128(const uint8_t[::1] data, uint64_t[::1] hi, uint64_t[::1] lo):
     """16 big-endian bytes per row (Arrow fixed_size_binary(16), network order) -> two uint64 halves."""
-    cdef Py_ssize_t i, j, n = hi.shape[0]
-    cdef uint64_t h, l
+    cdef Py_ssize_t i, n = hi.shape[0]
     cdef const uint8_t* p
     if lo.shape[0] != n or data.shape[0] < 16 * n:
         raise ValueError("column buffers of unequal length")
     if n == 0:
         return
+    p = &data[0]
     with nogil:
         for i in range(n):
-            p = &data[16 * i]
-            h = 0
-            l = 0
-            for j in range(8):
-                h = (h << 8) | p[j]
-                l = (l << 8) | p[8 + j]
-            hi[i] = h
-            lo[i] = l
+            hi[i] = adu_be64(p + 16 * i)
+            lo[i] = adu_be64(p + 16 * i + 8)
 
 
 def be32(const uint8_t[::1] data, uint32_t[::1] out):
@@ -191,7 +194,7 @@ def be32(const uint8_t[::1] data, uint32_t[::1] out):
         raise ValueError("column buffers of unequal length")
     if n == 0:
         return
+    p = &data[0]
     with nogil:
         for i in range(n):
-            p = &data[4 * i]
-            out[i] = (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+            out[i] = adu_be32(p + 4 * i)

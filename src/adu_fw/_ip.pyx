@@ -13,6 +13,19 @@ from libc.stdint cimport uint8_t, int8_t, int16_t, uint16_t, uint32_t, int32_t, 
 cdef extern from "_simd.h":
     int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
 
+cdef extern from "_dotted.h":
+    int adu_has_ssse3() noexcept nogil
+    int adu_v4_ssse3(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
+
+cdef int _SSSE3 = adu_has_ssse3()
+
+
+cdef inline int _quad(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil:
+    """A plain dotted quad through the SSSE3 shuffle parser where the CPU has it, else SSE2 (or 0)."""
+    if _SSSE3:  # the same for every row: a predictable branch
+        return adu_v4_ssse3(s, a, b, buflen, out)
+    return adu_v4(s, a, b, buflen, out)
+
 ctypedef fused offset_t:
     int32_t
     int64_t
@@ -208,7 +221,7 @@ def parse_addresses(const uint8_t[::1] data, const offset_t[::1] offsets, uint8_
                 continue
             if b == a:
                 family[i] = 0
-            elif adu_v4(&data[0], a, b, size, &v4):  # a plain dotted quad, 16 bytes at a time
+            elif _quad(&data[0], a, b, size, &v4):  # a plain dotted quad, 16 bytes at a time
                 family[i] = 4
                 hi[i] = 0
                 lo[i] = v4
@@ -253,7 +266,7 @@ def parse_v4_column(const uint8_t[::1] data, const offset_t[::1] offsets, uint32
             if a < 0 or b <= a or b > size:
                 first = i
                 break
-            if adu_v4(&data[0], a, b, size, &v4) or parse_v4(&data[0] + a, b - a, &v4):
+            if _quad(&data[0], a, b, size, &v4) or parse_v4(&data[0] + a, b - a, &v4):
                 out[i] = v4
             else:
                 first = i

@@ -50,15 +50,14 @@ def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = Non
         m.classify_v4(direction, fa.protocol, fa.src_v4, fa.src_port, fa.dst_v4, fa.dst_port, rule, allow, nt)
         return rule, allow
     src, dst = fa.addresses()
-    s4, d4 = src.family == 4, dst.family == 4
-    if s4.all() and d4.all():  # text, all IPv4: the same fast path
+    if src.all_family(4) and dst.all_family(4):  # text, all IPv4: the same fast path
         m.classify_v4(direction, fa.protocol, src.lo.astype(np.uint32), fa.src_port, dst.lo.astype(np.uint32),
                       fa.dst_port, rule, allow, nt)
         return rule, allow
-    s6, d6 = src.family == 6, dst.family == 6
-    if s6.all() and d6.all():
+    if src.all_family(6) and dst.all_family(6):
         m.classify_v6(direction, fa.protocol, src.hi, src.lo, fa.src_port, dst.hi, dst.lo, fa.dst_port, rule, allow, nt)
         return rule, allow
+    s4, d4, s6, d6 = src.family == 4, dst.family == 4, src.family == 6, dst.family == 6
     if m.v4_path.startswith("lanes") or m.v6_path.startswith("lanes"):
         rule.fill(REJECTED)  # a row of neither family (or one of each) cannot be evaluated
         allow.fill(0)
@@ -117,7 +116,7 @@ def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None
         mask = rejected if rejected.any() else None
         valid = rule >= 0
     access = pa.DictionaryArray.from_arrays(
-        arrow_column((1 - allow).astype(np.int8), mask, pa.int8()), pa.array(["Allow", "Deny"]), safe=False
+        arrow_column(np.subtract(1, allow, dtype=np.uint8).view(np.int8), mask, pa.int8()), pa.array(["Allow", "Deny"]), safe=False
     )
     reasons = _reasons(parts) if mask is not None else None  # a row is rejected exactly when it has a reason
     return pa.table(

@@ -276,7 +276,7 @@ def _v4_column(values: np.ndarray, ok: np.ndarray | None = None) -> AddressColum
     family = np.full(n, 4, np.uint8)
     if ok is not None:
         family[~ok] = 0
-    return AddressColumn(family, np.zeros(n, np.uint64), values.astype(np.uint64))
+    return AddressColumn(family, np.zeros(n, np.uint64), values.astype(np.uint64), None, 4 if ok is None else 0)
 
 
 # -- one column ---------------------------------------------------------------------------------
@@ -381,6 +381,10 @@ def _code_column(col: Any, names: Mapping[str, int], top: int, what: str, fill: 
         raise AduFwError(f"column {what!r}: unsupported type {arr.type}")
     table = _code_table(arr.dictionary, names, top)
     idx = _ints(arr.indices)
+    j = np.arange(len(table))
+    if (idx[0].dtype.itemsize == 1 and not idx[1].size and len(table) <= 128
+            and ((table == j) | ((table < 0) & (j > top) & (fill == 255))).all()):
+        return idx[0].view(np.uint8), None  # the indices are the codes ("Inbound", "Outbound"): as they are
     out = np.empty(len(arr), np.uint8)
     if not _columns.map_codes(idx[0], idx[1], idx[2], table, out, fill) or fill == 255:
         return out, None
@@ -427,11 +431,7 @@ def _address_column(cols: Mapping[str, Any], name: str, n: int) -> Any:
     if pa.types.is_fixed_size_binary(arr.type) and arr.type.byte_width in (4, 16):
         return _binary_addresses(arr)
     if pa.types.is_struct(arr.type) and {f.name for f in arr.type} >= {"hi", "lo"}:
-        null = np.asarray(arr.is_null()) if arr.null_count else None
-        fam = _halves(arr.field("hi"), arr.field("lo"), name)
-        if null is not None:
-            fam.family[null] = 0
-        return fam
+        return _halves(arr.field("hi"), arr.field("lo"), name, np.asarray(arr.is_null()) if arr.null_count else None)
     if (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) and not arr.null_count and len(arr):
         data, offsets = _string_buffers(arr)
         out = np.empty(len(arr), np.uint32)
@@ -440,10 +440,9 @@ def _address_column(cols: Mapping[str, Any], name: str, n: int) -> Any:
     return parse_addresses(arr)
 
 
-def _halves(hi: Any, lo: Any, name: str) -> AddressColumn:
+def _halves(hi: Any, lo: Any, name: str, null: np.ndarray | None = None) -> AddressColumn:
     """IPv6 as two 64-bit halves (uint64, or int64 holding the same bits): used as they are."""
     parts = []
-    null = None
     for col in (hi, lo):
         ints = _ints(col)
         if ints is None or ints[0].dtype.itemsize != 8:
@@ -456,7 +455,7 @@ def _halves(hi: Any, lo: Any, name: str) -> AddressColumn:
     family = np.full(parts[0].shape[0], 6, np.uint8)
     if null is not None:
         family[null] = 0
-    return AddressColumn(family, np.ascontiguousarray(parts[0]), np.ascontiguousarray(parts[1]), null)
+    return AddressColumn(family, np.ascontiguousarray(parts[0]), np.ascontiguousarray(parts[1]), null, 6 if null is None else 0)
 
 
 def _binary_addresses(arr: pa.Array) -> Any:
@@ -474,4 +473,4 @@ def _binary_addresses(arr: pa.Array) -> Any:
     family = np.full(len(arr), 6, np.uint8)
     if null is not None:
         family[null] = 0
-    return AddressColumn(family, hi, lo, null)
+    return AddressColumn(family, hi, lo, null, 6 if null is None else 0)

@@ -43,9 +43,14 @@ class AddressColumn:
     hi: npt.NDArray[np.uint64]
     lo: npt.NDArray[np.uint64]
     null: npt.NDArray[np.bool_] | None = None
+    only: int = 0  # 4 or 6 when the producer knows every row has that family (no scan needed), else 0
 
     def __len__(self) -> int:
         return int(self.family.shape[0])
+
+    def all_family(self, version: int) -> bool:
+        """Whether every row is an address of this IP version."""
+        return self.only == version or bool((self.family == version).all())
 
     def bad_rows(self) -> npt.NDArray[np.intp]:
         """Rows that are neither valid addresses nor nulls."""
