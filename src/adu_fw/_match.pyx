@@ -11,9 +11,10 @@ ALLOW_END ends allowed, PASS continues as if the stage had matched nothing; a st
 nothing ends denied or passes, per classifier). See ``adu_fw.compile`` for how the arrays are built.
 
 The time goes into dependent cache misses, not arithmetic, so each path keeps many independent
-lookups in flight: the lane path (IPv4, up to three stages per direction; ``_lanes.h``
-in AVX2, 32 flows a step, or ``_block_lanes``) has no data-dependent branch at all; ``_block_v4``
-and ``_block_mixed`` take 32 flows a level at a time (one stage); the rest goes flow by flow (``_one``).
+lookups in flight: the lane paths (``classify_v4`` and ``classify_v6``, up to three stages per
+direction, source ports named or not; ``_lanes.h`` in AVX2, 32 flows a step, or ``_block_lanes``)
+have no data-dependent branch (but the rare IPv6 /64 that holds a boundary); ``_block_v4`` and
+``_block_mixed`` take 32 flows a level at a time (one stage); the rest goes flow by flow (``_one``).
 """
 from libc.stdint cimport uint8_t, int16_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
 from cython.parallel cimport prange
