@@ -36,7 +36,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-o
 sanitize:
 	test -x $(SAN_VENV)/bin/python || $(PYTHON) -m venv $(SAN_VENV)
 	$(SAN_VENV)/bin/python -m pip install --quiet "setuptools>=64" wheel "Cython>=3.1" "numpy>=2" "pyarrow>=14" \
-		"netaddr>=1.0" "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4"
+		"netaddr>=1.0" "platformdirs>=3" "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4"
 	rm -rf build-san
 	ADU_FW_NO_OPENMP=1 ADU_FW_EXTRA_CFLAGS="$(SAN_FLAGS)" ADU_FW_EXTRA_LDFLAGS="-fsanitize=address,undefined" \
 		$(SAN_VENV)/bin/python -m pip install --quiet --no-cache-dir --no-build-isolation --force-reinstall --no-deps .

@@ -50,7 +50,7 @@ def w1_rules(n: int = 200, seed: int = 11, max_step: int = 15) -> list[dict]:
 def w1_policy(n: int = 200) -> Policy:
     rules = w1_rules(n, max_step=15 if n <= 200 else 3)
     return Policy.from_nsg({"name": "w1-nsg", "properties": {"securityRules": rules}},
-                           virtual_network=["10.0.0.0/16"], service_tags=load_cached())
+                           virtual_network=["10.0.0.0/16"], service_tags=load_cached("20240610"))
 
 
 def w1_pair_policy() -> Policy:
@@ -58,13 +58,13 @@ def w1_pair_policy() -> Policy:
     rules = w1_rules(200)
     return Policy.from_nsgs(subnet={"name": "w1-subnet", "properties": {"securityRules": rules[:100]}},
                             nic={"name": "w1-nic", "properties": {"securityRules": rules[100:]}},
-                            virtual_network=["10.0.0.0/16"], service_tags=load_cached())
+                            virtual_network=["10.0.0.0/16"], service_tags=load_cached("20240610"))
 
 
 def w1_flows(n: int, seed: int = 5) -> dict[str, np.ndarray]:
     """IPv4 flows as integer columns: half aimed at tag prefixes, the rest uniform."""
     rng = np.random.default_rng(seed)
-    tags = load_cached()
+    tags = load_cached("20240610")
     nets = [ipaddress.ip_network(p) for t in W1_TAGS[:-2] for p in tags[t].ipv4_prefixes]
     starts = np.array([int(n.network_address) for n in nets], np.uint64)
     sizes = np.array([n.num_addresses for n in nets], np.uint64)

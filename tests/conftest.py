@@ -1,11 +1,22 @@
 """Shared fixtures: the real files in ../shared (CI has them) and the embedded defaults."""
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from adu_fw.servicetags import ServiceTags, embedded_files, load_cached
+# Hermetic service-tag store and index cache: the default file of every command is the newest
+# *stored* version, so a user's own `adu-fw tags update` must not change what the tests see.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="adu-fw-tests-"))
+atexit.register(shutil.rmtree, _SESSION_TMP, ignore_errors=True)
+os.environ["ADU_FW_TAGS_DIR"] = str(_SESSION_TMP / "versions-empty")
+os.environ["ADU_FW_CACHE_DIR"] = str(_SESSION_TMP / "cache")
+
+from adu_fw.servicetags import ServiceTags, embedded_files, load_cached  # noqa: E402
 
 # pyarrow imports pandas (when installed) on its first list conversion, about 0.3 s: pay it here,
 # not inside the first example of a hypothesis test with a deadline
@@ -27,9 +38,17 @@ def shared(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def tags_old() -> ServiceTags:
-    return load_cached(embedded_files()[0])
+    """The 2024-06-03 file (AzureDeviceUpdate changeNumber 1, IPv4 only)."""
+    return load_cached("20240603")
 
 
 @pytest.fixture(scope="session")
 def tags_new() -> ServiceTags:
-    return load_cached(embedded_files()[-1])
+    """The 2024-06-10 file (AzureDeviceUpdate changeNumber 2, IPv6 added): named, not the default."""
+    return load_cached("20240610")
+
+
+@pytest.fixture(scope="session")
+def tags_current() -> ServiceTags:
+    """The 2025-10-28 file, the embedded default."""
+    return load_cached("20251028")

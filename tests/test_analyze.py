@@ -55,7 +55,7 @@ def test_rule_disagreement_and_not_comparable_rules(tmp_path):
 
 
 def test_demo_scenario_report():
-    policy = Policy.from_nsg(demo_dir() / "client-nsg.json")
+    policy = Policy.from_nsg(demo_dir() / "client-nsg.json", service_tags="20240610")
     doc = analyze(read(demo_dir() / "flowlogs"), policy).to_dict()
     rec, agr = doc["reconciliation"], doc["agreement"]
     assert rec["reconciles"] and rec["records_truncated"] == 1 and set(rec["versions"]) == {"1", "2", "4"}
@@ -76,7 +76,7 @@ def test_tag_matcher():
 def test_cli_json_contract_outputs_and_exit_codes(tmp_path, capsys):
     flows = str(demo_dir() / "flowlogs")
     nsgf = str(demo_dir() / "client-nsg.json")
-    code = main(["analyze", flows, "--nsg", nsgf, "--json", "--parquet", str(tmp_path / "t.parquet"), "--html", str(tmp_path / "r.html")])
+    code = main(["analyze", flows, "--nsg", nsgf, "--service-tags", "20240610", "--json", "--parquet", str(tmp_path / "t.parquet"), "--html", str(tmp_path / "r.html")])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1  # disagreements
     assert {"files", "records", "tuples_read", "rejected", "evaluated"} <= set(doc["reconciliation"])

@@ -172,7 +172,8 @@ def test_long_numbers_in_nsg_firewall_topology_and_flow_logs(tmp_path, capsys):
 
 
 # -- warnings --------------------------------------------------------------------------------------------------
-def test_feature_filter_on_files_without_network_features(tmp_path, capsys):
+def test_feature_filter_on_files_without_network_features(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ADU_FW_NOW", "2024-06-20")  # the 2024-06-10 file is current then: no stale-tags warning either
     p = tmp_path / "ServiceTags_Public_20190722.json"
     p.write_text(json.dumps({"changeNumber": 1, "cloud": "Public", "values": [
         {"name": "A", "properties": {"changeNumber": 1, "region": "", "addressPrefixes": ["10.0.0.0/8"]}}]}))

@@ -19,11 +19,11 @@ def run(capsys, *argv):
 
 
 def test_lookup_text_and_json(capsys):
-    code, out, _ = run(capsys, "tags", "lookup", "20.119.27.200", "10.1.1.1")
+    code, out, _ = run(capsys, "tags", "lookup", "20.119.27.200", "10.1.1.1", "--service-tags", "20240610")
     assert code == 0
     assert "AzureDeviceUpdate  20.119.27.192/26" in out
     assert "10.1.1.1: 0 tag(s)" in out
-    code, out, _ = run(capsys, "tags", "lookup", "20.119.27.200", "--json")
+    code, out, _ = run(capsys, "tags", "lookup", "20.119.27.200", "--json", "--service-tags", "20240610")
     doc = json.loads(out)
     assert doc["serviceTags"]["changeNumber"] == 310
     assert doc["results"][0]["tags"][0] == {"name": "AzureDeviceUpdate", "prefix": "20.119.27.192/26"}
@@ -36,17 +36,18 @@ def test_lookup_with_older_embedded_file_by_date(capsys):
 
 
 def test_show(capsys):
-    code, out, _ = run(capsys, "tags", "show", "azuredeviceupdate")
+    code, out, _ = run(capsys, "tags", "show", "azuredeviceupdate", "--service-tags", "20240610")
     assert code == 0 and "name:           AzureDeviceUpdate" in out and "96 IPv4, 58 IPv6" in out
-    code, out, _ = run(capsys, "tags", "show", "AzureDeviceUpdate", "--json")
+    code, out, _ = run(capsys, "tags", "show", "AzureDeviceUpdate", "--json", "--service-tags", "20240610")
     assert json.loads(out)["changeNumber"] == 2
 
 
 def test_list_filters(capsys):
-    code, out, _ = run(capsys, "tags", "list", "--region", "westeurope", "--feature", "NSG", "--json")
+    code, out, _ = run(capsys, "tags", "list", "--region", "westeurope", "--feature", "NSG", "--json",
+                       "--service-tags", "20240610")
     tags = json.loads(out)["tags"]
     assert code == 0 and tags and all(t["region"] == "westeurope" and "NSG" in t["networkFeatures"] for t in tags)
-    code, out, _ = run(capsys, "tags", "list", "--name", "AzureCloud.west*")
+    code, out, _ = run(capsys, "tags", "list", "--name", "AzureCloud.west*", "--service-tags", "20240610")
     assert "AzureCloud.westeurope" in out and "Storage" not in out
 
 
@@ -58,14 +59,14 @@ def test_diff_exit_codes_and_json(capsys):
     assert (adu["oldChangeNumber"], adu["newChangeNumber"], len(adu["addedPrefixes"])) == (1, 2, 58)
     code, out, _ = run(capsys, "tags", "diff", "20240610", "20240610")
     assert code == 0 and "tags added: 0, removed: 0, changed: 0" in out
-    code, out, _ = run(capsys, "tags", "diff", "20240603")  # NEW defaults to the newest embedded file
+    code, out, _ = run(capsys, "tags", "diff", "20240603", "--service-tags", "20240610")  # NEW from --service-tags
     assert code == 1 and "+ MicrosoftCloudAppSecurity.WestUS3" in out
 
 
 def test_input_errors_exit_2(capsys, tmp_path):
-    code, _, err = run(capsys, "tags", "lookup", "999.1.1.1")
+    code, _, err = run(capsys, "tags", "lookup", "999.1.1.1", "--service-tags", "20240610")
     assert code == 2 and "not an IPv4 or IPv6 address: '999.1.1.1'" in err
-    code, _, err = run(capsys, "tags", "show", "NoSuchTag")
+    code, _, err = run(capsys, "tags", "show", "NoSuchTag", "--service-tags", "20240610")
     assert code == 2 and "unknown service tag 'NoSuchTag'" in err
     bad = tmp_path / "bad.json"
     bad.write_text("{")
@@ -86,3 +87,31 @@ def test_console_script_is_installed():
     assert exe.exists(), "the adu-fw console script is installed beside the venv's python"
     res = subprocess.run([str(exe), "tags", "--help"], capture_output=True, text=True, env=os.environ)
     assert res.returncode == 0 and "lookup" in res.stdout
+
+
+def test_default_is_the_current_embedded_file_and_output_names_it(capsys, monkeypatch):
+    monkeypatch.setenv("ADU_FW_NOW", "2026-12-01")
+    code, out, err = run(capsys, "tags", "lookup", "20.119.27.200")
+    assert code == 0
+    assert "service tags: ServiceTags_Public_20251028.json (embedded, the default; Public, changeNumber 375, 2025-10-28)" in out
+    assert "are 399 days old (today is 2026-12-01)" in err and "adu-fw tags update" in err
+    code, out, _ = run(capsys, "tags", "show", "AzureDeviceUpdate", "--json")
+    doc = json.loads(out)
+    assert doc["changeNumber"] == 3 and doc["serviceTags"]["file"] == "ServiceTags_Public_20251028.json"
+    assert len([p for p in doc["addressPrefixes"] if ":" in p]) == 61
+
+
+def test_diff_by_date_across_the_embedded_years(capsys):
+    code, out, _ = run(capsys, "tags", "diff", "20240610", "20251028", "--tag", "AzureDeviceUpdate", "--json")
+    (adu,) = json.loads(out)["changedTags"]
+    assert code == 1 and (adu["oldChangeNumber"], adu["newChangeNumber"]) == (2, 3)
+    assert len(adu["addedPrefixes"]) == 3 and adu["removedPrefixes"] == []
+
+
+def test_no_stale_warning_for_a_fresh_file(capsys, monkeypatch):
+    monkeypatch.setenv("ADU_FW_NOW", "2025-12-01")  # 34 days after the default's date
+    code, _, err = run(capsys, "tags", "lookup", "20.119.27.200")
+    assert code == 0 and "warning" not in err
+    monkeypatch.setenv("ADU_FW_NOW", "2026-01-27")  # 91 days
+    code, _, err = run(capsys, "tags", "lookup", "20.119.27.200")
+    assert "are 91 days old" in err

@@ -183,7 +183,7 @@ def test_analyze_flow_logs_through_a_firewall_policy(tmp_path, capsys):
                                                                      dst=["AzureDeviceUpdate"], ports=["443"])]))]
     p = tmp_path / "fw.json"
     p.write_text(json.dumps(policy))
-    code = main(["analyze", str(demo_dir() / "flowlogs"), "--firewall-policy", str(p), "--json"])
+    code = main(["analyze", str(demo_dir() / "flowlogs"), "--firewall-policy", str(p), "--service-tags", "20240610", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1 and doc["policy"]["firewall_policy"] == str(p)
     rec = doc["reconciliation"]

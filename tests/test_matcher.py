@@ -16,7 +16,7 @@ from adu_fw.servicetags import load_cached
 from conftest import shared
 from nsgkit import nsg, rule
 
-TAGS = load_cached()
+TAGS = load_cached("20240610")  # named: the default changes as new files ship
 BIG_TAGS = ["AzureCloud", "Storage", "AzureDeviceUpdate", "AzureCloud.westeurope", "Storage.WestEurope", "Sql.EastUS",
             "AzureMonitor", "AzureFrontDoor.Backend", "EventHub", "AzureActiveDirectory"]
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from adu_fw import PolicyError
+from adu_fw.arm import Deployment
 from adu_fw.nsg import load_nsg, read_nsgs
 from adu_fw.policy import Policy
 
@@ -58,8 +59,11 @@ def test_bastion_policy_uses_template_vnet_and_reports_the_custom_deny_as_a_user
 
 def test_lab_template_needs_its_parameters_for_names_and_vnets():
     nsgs = read_nsgs(shared(*LAB))
-    assert [n.name for n in nsgs] == ["[parameters('resourceNames').nsg1]", "[parameters('resourceNames').nsg2]"]
-    assert all("not resolved" in n.warnings[0] for n in nsgs)
+    # an unresolved name is shown as what names it, and can be selected by it or by the raw expression
+    assert [n.name for n in nsgs] == ["resourceNames.nsg1", "resourceNames.nsg2"]
+    assert [n.raw_name for n in nsgs] == ["[parameters('resourceNames').nsg1]", "[parameters('resourceNames').nsg2]"]
+    assert all("not resolved" in n.warnings[0] and "resourceNames" in n.warnings[0] for n in nsgs)
+    assert load_nsg(shared(*LAB), name="resourceNames.nsg2").raw_name == "[parameters('resourceNames').nsg2]"
     # rules resolve anyway: their fields use variables with values
     r = nsgs[0].rule("Allow-Spoke2-VNET")
     assert r.source.prefixes == ("10.0.28.0/24",) and r.destination.tag == "VirtualNetwork"
@@ -160,10 +164,18 @@ def test_unresolvable_expression_names_the_rule_and_field():
     with pytest.raises(PolicyError, match=r"NSG 'n' rule 'r': field 'sourceAddressPrefix': .*parameter 'onprem' has no default value; pass it"):
         load_nsg(doc)
     assert load_nsg(doc, params={"onprem": "172.16.0.0/12"}).rules[0].source.prefixes == ("172.16.0.0/12",)
-    r = rule("r", 100, src="[reference('x').ip]")
-    doc["resources"][0]["properties"]["securityRules"] = [r]
-    with pytest.raises(PolicyError, match=r"reference\(\) cannot be evaluated offline"):
-        load_nsg(doc)
+    # a rule that needs a deployed resource's state is set aside (named), the rest of the NSG is read,
+    # and an answer it could change says so; --reference gives the value
+    doc["resources"][0]["properties"]["securityRules"] = [
+        rule("r", 100, src="[reference('x').ip]", access="Deny"), rule("ok", 200, dport="22")]
+    nsg = load_nsg(doc, params={"onprem": "-"})
+    assert [x.name for x in nsg.rules] == ["ok"] and [u.name for u in nsg.unread] == ["r"]
+    assert "pass --reference x.ip=VALUE" in nsg.warnings[0]
+    v = Policy.from_nsg(nsg, virtual_network=["10.0.0.0/16"]).check("Inbound", "tcp", "8.8.8.8", 1, "10.0.0.4", 22)
+    assert v.rule == "ok" and "uncertain: rule 'r'" in v.notes[0]
+    nsg = load_nsg(doc, deployment=Deployment(references={"x.ip": "8.8.8.0/24"}))
+    v = Policy.from_nsg(nsg, virtual_network=["10.0.0.0/16"]).check("Inbound", "tcp", "8.8.8.8", 1, "10.0.0.4", 22)
+    assert (v.rule, v.access, v.notes) == ("r", "Deny", ())
 
 
 def test_selecting_an_nsg():

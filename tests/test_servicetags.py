@@ -14,7 +14,7 @@ import pytest
 
 import adu_fw
 from adu_fw import ServiceTagError, ServiceTags
-from adu_fw.servicetags import default_path, embedded_files
+from adu_fw.servicetags import default_path, embedded_files, resolve_path
 
 from conftest import shared
 
@@ -23,10 +23,11 @@ ADU_V6_ADDED = 58
 
 
 # -- the shipped files -------------------------------------------------------------------
-def test_embedded_files_are_the_two_real_weeks():
+def test_embedded_files_are_the_real_weeks_and_the_current_default():
     names = [p.name for p in embedded_files()]
-    assert names == ["ServiceTags_Public_20240603.json", "ServiceTags_Public_20240610.json"]
-    assert default_path().name == "ServiceTags_Public_20240610.json"
+    assert names == ["ServiceTags_Public_20240603.json", "ServiceTags_Public_20240610.json",
+                     "ServiceTags_Public_20251028.json"]
+    assert default_path().name == "ServiceTags_Public_20251028.json"
 
 
 def test_embedded_files_equal_the_shared_originals():
@@ -40,8 +41,16 @@ def test_default_data_comes_from_the_installed_package_not_the_checkout():
     assert default_path().resolve().is_relative_to(pkg)
 
 
-def test_load_default(tags_new):
+def test_load_default(tags_current):
     t = ServiceTags.load()
+    assert (t.cloud, t.change_number, t.date, t.shape) == ("Public", 375, dt.date(2025, 10, 28), "download")
+    assert len(t) == len(tags_current) == 3039 and t.prefix_count == 93362
+    adu = t["AzureDeviceUpdate"]
+    assert (adu.change_number, len(adu.ipv4_prefixes), len(adu.ipv6_prefixes)) == (3, 96, 61)
+
+
+def test_load_by_date(tags_new):
+    t = ServiceTags.load(resolve_path("20240610"))
     assert (t.cloud, t.change_number, t.date, t.shape) == ("Public", 310, dt.date(2024, 6, 10), "download")
     assert len(t) == len(tags_new) == 2604
 
@@ -199,7 +208,7 @@ def _api_shape(doc: dict, *, next_link: bool = True) -> dict:
 
 @pytest.fixture(scope="module")
 def real_doc():
-    return json.loads(embedded_files()[-1].read_text())
+    return json.loads(resolve_path("20240610").read_text())
 
 
 def test_api_shape_loads(real_doc, tmp_path, tags_new):

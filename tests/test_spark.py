@@ -55,7 +55,7 @@ def test_read_has_the_fixed_schema_and_counts_every_file(spark):
 @pytest.mark.parametrize("which", ["demo", "real-v1"])
 def test_analyze_equals_the_single_machine_result(spark, which):
     if which == "demo":
-        paths, policy = str(demo_dir() / "flowlogs"), Policy.from_nsg(demo_dir() / "client-nsg.json")
+        paths, policy = str(demo_dir() / "flowlogs"), Policy.from_nsg(demo_dir() / "client-nsg.json", service_tags="20240610")
     else:
         from nsgkit import nsg, rule
 
@@ -72,7 +72,7 @@ def test_analyze_equals_the_single_machine_result(spark, which):
 
 
 def test_evaluate_adds_the_verdict(spark):
-    policy = Policy.from_nsg(demo_dir() / "client-nsg.json")
+    policy = Policy.from_nsg(demo_dir() / "client-nsg.json", service_tags="20240610")
     ev = adu_spark.evaluate(adu_spark.read_flow_logs(spark, str(demo_dir() / "flowlogs")), policy)
     rows = ev.where("_file_stats is null").select("access", "rule", "log_rule", "agreement").collect()
     assert {r["access"] for r in rows} == {"Allow", "Deny"}

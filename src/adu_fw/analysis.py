@@ -247,7 +247,10 @@ def analyze(
     pairs = stream.pairs() if hasattr(stream, "pairs") else ((b, None) for b in stream)
     for batch, parsed in pairs:
         flows = parsed if parsed is not None else flow_arrays(batch)
-        verdicts = evaluate(compiled, flows, threads=threads)
+        if hasattr(policy, "evaluate_batch"):  # service tags by hour (adu_fw.tags.versions.VersionedPolicy)
+            verdicts = policy.evaluate_batch(batch, flows, threads=threads)
+        else:
+            verdicts = evaluate(compiled, flows, threads=threads)
         rule_index = verdicts.column("rule_index").to_numpy()
         ok = rule_index != -2
         if not ok.all():

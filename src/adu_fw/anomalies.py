@@ -69,8 +69,14 @@ def _witness(direction: str, box: Box) -> dict[str, Any]:
 
 def _flow_text(w: dict[str, Any]) -> str:
     names = {6: "tcp", 17: "udp", 1: "icmp", 50: "esp", 51: "ah"}
-    return (f"{w['direction']} {names.get(w['protocol'], w['protocol'])} {w['src']}:{w['src_port']} -> "
-            f"{w['dst']}:{w['dst_port']}")
+    return (f"{w['direction']} {names.get(w['protocol'], w['protocol'])} {_endpoint(w['src'], w['src_port'])} -> "
+            f"{_endpoint(w['dst'], w['dst_port'])}")
+
+
+def _endpoint(addr: Any, port: Any) -> str:
+    """``addr:port``; an IPv6 address in brackets (``[2001:db8::1]:443``, RFC 3986) so the port reads apart."""
+    text = str(addr)
+    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
 
 
 def _overlaps(space: Space, a: int, b: int) -> bool:

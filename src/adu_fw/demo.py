@@ -1,9 +1,11 @@
 """The main job on the embedded default data (``make demo``).
 
-A tour: which tags hold a Device Update address and how the AzureDeviceUpdate tag changed
-between the two shipped weekly files; one flow checked against the client NSG with each file;
-then the flow-log analysis of the generated demo scenario (NSG v1, v2 and VNet v4 logs), with an
-HTML report written to ``out/demo-report.html``.
+A tour: which tags hold a Device Update address (with the current embedded file, and the
+warning that it is old), how the AzureDeviceUpdate tag changed between the two consecutive
+weekly files of June 2024, one flow checked against the client NSG with each, then the flow-log
+analysis of the generated demo scenario (NSG v1, v2 and VNet v4 logs): first with one file for
+every hour (the disagreements, and why), then with the folder of weekly files, each hour replayed
+with the file in force then (every tuple agrees), writing ``out/demo-report.html``.
 """
 from __future__ import annotations
 
@@ -27,24 +29,26 @@ def demo_dir() -> Path:
 
 def run(out_dir: str = "out") -> int:
     files = embedded_files()
-    old, new = files[0].name, files[-1].name
+    old, new = "20240603", "20240610"
     demo = demo_dir()
     nsg = str(demo / "client-nsg.json")
     logs = str(demo / "flowlogs")
+    weekly = str(_embedded_dir())  # a folder of weekly files: the embedded ones
     Path(out_dir).mkdir(exist_ok=True)
     report = str(Path(out_dir) / "demo-report.html")
     print(f"adu-fw demo: embedded service-tag files {', '.join(f.name for f in files)}; scenario in {demo}")
     flow = ["--direction", "outbound", "--protocol", "tcp", "--src", "2001:db8:20:1::7", "--src-port", "50000",
             "--dst", "2603:1030:210:11::201", "--dst-port", "443", "--nsg", nsg]
     steps = [
-        ("Which tags hold a Device Update front-end address?", ["tags", "lookup", "20.119.27.200", "2603:1030:210:11::201"]),
-        ("How AzureDeviceUpdate changed between the two weekly files", ["tags", "diff", old, new, "--tag", "AzureDeviceUpdate"]),
-        ("A device reaching Device Update over IPv6, with the newer tags ...", ["check", *flow]),
-        ("... and with the older tags (no IPv6 prefixes then)", ["check", *flow, "--service-tags", old]),
-        ("Replay every flow-log tuple of the scenario (NSG v1, v2, VNet v4) against the client NSG",
-         ["analyze", logs, "--nsg", nsg, "--html", report]),
-        ("The 2024-06-09 hour replayed with the tags in force then: it agrees with the log",
-         ["analyze", logs, "--nsg", nsg, "--service-tags", old, "--until", "2024-06-10"]),
+        ("Which tags hold a Device Update front-end address? (the default file, and how old it is)",
+         ["tags", "lookup", "20.119.27.200", "2603:1030:210:11::201"]),
+        ("How AzureDeviceUpdate changed between two consecutive weekly files", ["tags", "diff", old, new, "--tag", "AzureDeviceUpdate"]),
+        ("A device reaching Device Update over IPv6, with the 2024-06-10 tags ...", ["check", *flow, "--service-tags", new]),
+        ("... and with the 2024-06-03 tags (no IPv6 prefixes then)", ["check", *flow, "--service-tags", old]),
+        ("Replay every flow-log tuple (NSG v1, v2, VNet v4) with one file for every hour: why some disagree",
+         ["analyze", logs, "--nsg", nsg, "--service-tags", new]),
+        ("The same logs replayed hour by hour with the weekly file in force at each hour: every tuple agrees",
+         ["analyze", logs, "--nsg", nsg, "--service-tags", weekly, "--html", report]),
     ]
     for title, argv in steps:
         code = _step(title, argv)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,9 +22,13 @@ import numpy as np
 import pyarrow as pa
 
 from . import jsonio
-from .arm import ArmContext, Unresolved
+from .arm import Deployment, Unknown, Unresolved, expand
+from .arm.expr import name_handles
+from .arm.scope import Context, Scope, placeholder_name
+from .arm.values import first_unknown
 from .compile import PORTED_TCP_UDP, CompiledPolicy, MatchRule, assemble, build_classifier
 from .errors import PolicyError
+from .jsonpos import read_json
 from .servicetags import ServiceTags, load_cached
 
 __all__ = ["FirewallRule", "FirewallPolicy", "FirewallVerdict", "rule_order"]
@@ -53,8 +56,10 @@ class FirewallRule:
     app_protocols: list[tuple[str, int]] = field(default_factory=list)
     target_fqdns: list[str] = field(default_factory=list)
     translated: str | None = None
-    skipped: str | None = None  # why the rule can never match (an empty IP Group)
+    skipped: str | None = None  # why the rule can never match (an empty IP Group) or was not read
     any_source: bool = False
+    #: the rule could not be read offline (reference(), a missing parameter...): set aside, named in notes
+    unread: bool = False
 
     @property
     def key(self) -> tuple[int, int, int, int, int]:
@@ -89,8 +94,18 @@ def rule_order(rules: Sequence[FirewallRule]) -> list[FirewallRule]:
     return sorted(rules, key=lambda r: r.key)
 
 
-def _lower(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k.lower(): v for k, v in d.items() if isinstance(k, str)}
+def _lower(d: Any) -> dict[str, Any]:
+    """Keys lower-cased; anything not an object reads as an empty one (absent properties)."""
+    return {k.lower(): v for k, v in d.items() if isinstance(k, str)} if isinstance(d, Mapping) else {}
+
+
+def _seq(value: Any, source: str | None, where: str, field_: str) -> list[Any]:
+    """A list field: absent is empty; anything else but a list is an error naming the field."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return value
+    raise PolicyError(f"expected a list, got {value!r}", file=source, record=where, field=field_)
 
 
 def _ports(values: Any, where: str, source: str | None) -> tuple[tuple[int, int], ...]:
@@ -130,27 +145,43 @@ class FirewallPolicy:
         cls,
         source: str | Path | Any,
         *,
+        name: str | None = None,
         ip_groups: Mapping[str, Sequence[str]] | None = None,
         dns: Mapping[str, Sequence[str] | str] | None = None,
         service_tags: ServiceTags | str | Path | None = None,
         params: Mapping[str, Any] | None = None,
         parents: Sequence[str | Path | Any] = (),
+        deployment: Deployment | Mapping[str, Any] | None = None,
     ) -> "FirewallPolicy":
         """Read a policy (ARM template, REST/az output, or a classic azureFirewalls resource).
 
         ``parents`` are parent policies (outermost first) when they live in other files; in one
-        template, ``basePolicy`` references are followed.
+        template, ``basePolicy`` references are followed. A template holding several policies needs
+        ``name`` (or ``"FILE:NAME"``): a policy's or a firewall's name, symbolic name, or ``#N``.
+        IP Groups the template defines (``Microsoft.Network/ipGroups``) are read; ``ip_groups``
+        overrides them. ``params`` and ``deployment`` (:class:`adu_fw.arm.Deployment`) are as for NSGs;
+        a rule that still cannot be read offline is set aside and named in ``notes``.
         """
+        from .nsg import split_ref
+
+        if isinstance(source, str) and name is None:
+            source, name = split_ref(source)
         tags = service_tags if isinstance(service_tags, ServiceTags) else load_cached(service_tags)
         reader = _Reader(tags, {k.lower(): list(v) for k, v in (ip_groups or {}).items()},
                          {k.lower().rstrip("."): ([v] if isinstance(v, str) else list(v)) for k, v in (dns or {}).items()},
-                         dict(params or {}))
+                         dict(params or {}), Deployment.of(deployment))
         docs = [(_load_doc(p), str(p) if isinstance(p, (str, Path)) else None) for p in parents]
         docs.append((_load_doc(source), str(source) if isinstance(source, (str, Path)) else None))
         for depth, (doc, src) in enumerate(docs):
-            reader.read(doc, src, depth)
-        return cls(reader.rules, service_tags=tags, notes=reader.notes,
-                   source=str(source) if isinstance(source, (str, Path)) else None)
+            reader.read(doc, src, depth * 16, name if depth == len(docs) - 1 else None)
+        fw = cls(reader.rules, service_tags=tags, notes=reader.notes,
+                 source=str(source) if isinstance(source, (str, Path)) else None, name=reader.name or "firewall")
+        return fw
+
+    @property
+    def unread(self) -> list[FirewallRule]:
+        """Rules set aside because they could not be read offline (named in ``notes``)."""
+        return [r for r in self.rules if r.unread]
 
     # -- one flow -------------------------------------------------------------------------------------------
     def check(self, protocol: str | int, src: str, src_port: int, dst: str, dst_port: int, *, fqdn: str | None = None) -> FirewallVerdict:
@@ -164,30 +195,43 @@ class FirewallPolicy:
             s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
         except ValueError as exc:
             raise PolicyError(str(exc), field="src/dst") from None
-        notes = []
+        notes: list[str] = []
+        unread: list[FirewallRule] = []
+
+        def verdict(v: FirewallVerdict) -> FirewallVerdict:
+            if unread:  # a rule before the deciding one was not read: it might have decided instead
+                names = ", ".join(f"{r.kind} rule {r.group}/{r.collection}/{r.name}" for r in unread[:5])
+                more = f" and {len(unread) - 5} more" if len(unread) > 5 else ""
+                v.notes.append(f"uncertain: {names}{more} come(s) before the deciding rule and could not be read offline "
+                               "(see the notes); this answer assumes they do not match")
+            return v
+
         for r in self.rules:
+            if r.unread:
+                unread.append(r)
+                continue
             if r.skipped:
                 continue
             if r.kind in ("nat", "network"):
                 if _rule_matches(r, proto, s, dst_port, d):
                     if r.kind == "nat":
-                        return FirewallVerdict("Allow", r.name, r.collection, r.group, "nat", r.translated)
-                    return FirewallVerdict(r.action, r.name, r.collection, r.group, "network")
+                        return verdict(FirewallVerdict("Allow", r.name, r.collection, r.group, "nat", r.translated))
+                    return verdict(FirewallVerdict(r.action, r.name, r.collection, r.group, "network"))
             else:
                 if fqdn is None:
                     continue
                 if proto == 6 and any(port == dst_port for _, port in r.app_protocols) and _in(r.sources, s, r.any_source) \
                         and any(_fqdn_match(p, fqdn) for p in r.target_fqdns):
-                    return FirewallVerdict(r.action, r.name, r.collection, r.group, "application")
+                    return verdict(FirewallVerdict(r.action, r.name, r.collection, r.group, "application"))
         if fqdn is None and any(r.kind == "application" and not r.skipped for r in self.rules):
             notes.append("the flow carries no FQDN: application rules could not match it")
-        return FirewallVerdict("Deny", None, None, None, None, notes=notes)
+        return verdict(FirewallVerdict("Deny", None, None, None, None, notes=notes))
 
     # -- bulk ----------------------------------------------------------------------------------------------------
     def compile(self) -> CompiledPolicy:
         """DNAT and network rules through the compiled matcher (application rules need FQDNs: see evaluate)."""
         if self._compiled is None:
-            active = [r for r in self.rules if r.kind in ("nat", "network") and not r.skipped]
+            active = [r for r in self.rules if r.kind in ("nat", "network") and not r.skipped and not r.unread]
             mrules = [MatchRule(r.protocols, None if r.any_source else tuple(r.sources), ((0, 65535),),
                                 None if r.destinations is None else tuple(r.destinations), r.ports, r.action == "Deny")
                       for r in active]
@@ -238,11 +282,27 @@ class FirewallPolicy:
         rejected = rule_idx == -2
         access[rejected] = None
         reasons = fa.reasons()
+        labels = compiled.labels
+        idx = np.where(rule_idx >= 0, rule_idx, len(labels["rule"]))
+        collection = np.array(labels["nsg"] + [None], dtype=object)[idx]
+        log_rule = np.array(labels["log_rule"] + [None], dtype=object)[idx]
+        app = kind == "application"
+        if app.any():  # application rules are decided outside the matcher: label them here
+            by_name = {(r.name, r.kind): r for r in self.rules if r.kind == "application"}
+            for i in np.flatnonzero(app).tolist():
+                r = by_name.get((rule[i], "application"))
+                if r is not None:
+                    collection[i] = r.collection
+                    log_rule[i] = f"application:{r.group}/{r.collection}/{r.name}"
+        allowed = np.array([a == "Allow" if a is not None else None for a in access], dtype=object)
         return pa.table({
             "access": pa.array(access, pa.string()),
+            "allowed": pa.array(allowed, pa.bool_()),
             "rule": pa.array(rule, pa.string()),
-            "kind": pa.array(kind, pa.string()),
             "rule_index": pa.array(rule_idx),
+            "nsg": pa.array(collection, pa.string()),
+            "log_rule": pa.array(log_rule, pa.string()),
+            "kind": pa.array(kind, pa.string()),
             "reject_reason": pa.array(reasons, pa.string()) if reasons is not None else pa.nulls(n, pa.string()),
         }).replace_schema_metadata({"flows_without_fqdn_unmatched": str(no_fqdn)})
 
@@ -284,119 +344,345 @@ def _priority(value: Any, source: str | None, where: str) -> int:
 
 
 def _load_doc(source: Any) -> Any:
-    if isinstance(source, (str, Path)):
-        p = Path(source)
-        try:
-            return jsonio.loads(p.read_text(encoding="utf-8-sig"))  # a number too long to convert stays text
-        except OSError as exc:
-            raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=str(p)) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"malformed JSON: {exc}", file=str(p)) from None
-        except RecursionError:
-            raise PolicyError("JSON nesting is too deep", file=str(p)) from None
-    return source
+    """A parsed document as given, or a file read as templates are (``jsonpos.read_json``)."""
+    return read_json(source) if isinstance(source, (str, Path)) else source
+
+
+FP = "microsoft.network/firewallpolicies"
+FP_RCG = FP + "/rulecollectiongroups"
+FP_RG2019 = FP + "/rulegroups"
+AZFW = "microsoft.network/azurefirewalls"
+IPGROUPS = "microsoft.network/ipgroups"
+_RULE_FIELDS = ("name", "ruletype", "ipprotocols", "protocols", "sourceaddresses", "sourceipgroups", "destinationaddresses",
+                "destinationipgroups", "destinationfqdns", "destinationports", "targetfqdns", "fqdntags", "translatedaddress",
+                "translatedfqdn", "translatedport", "ruleconditiontype")
+
+
+def _action(value: Any, where: str, source: str | None) -> str:
+    """An action in Azure's casing (``Allow``/``Deny``/``Dnat``), whatever the document wrote."""
+    text = str(value or "Allow").strip().lower()
+    for canon in ("Allow", "Deny", "Dnat"):
+        if text == canon.lower():
+            return canon
+    raise PolicyError(f"{value!r} is not Allow, Deny or Dnat", file=source, record=where, field="action")
+
+
+@dataclass
+class _Unit:
+    """A firewall policy (or a classic firewall's own rules) found in a template."""
+
+    kind: str  # "policy" | "classic"
+    name: str
+    resource: Any
+    handles: list[str] = field(default_factory=list)
+    base: str | None = None
+    groups: list[Any] = field(default_factory=list)
+    policy_ref: str | None = None  # a firewall using a policy
 
 
 class _Reader:
-    def __init__(self, tags: ServiceTags, ip_groups: dict[str, list[str]], dns: dict[str, list[str]], params: dict[str, Any]) -> None:
-        self.tags, self.ip_groups, self.dns, self.params = tags, ip_groups, dns, params
+    def __init__(self, tags: ServiceTags, ip_groups: dict[str, list[str]], dns: dict[str, list[str]], params: dict[str, Any],
+                 deployment: Deployment) -> None:
+        self.tags, self.ip_groups, self.dns, self.params, self.deployment = tags, ip_groups, dns, params, deployment
+        self.template_groups: dict[str, list[str]] = {}
         self.rules: list[FirewallRule] = []
         self.notes: list[str] = []
+        self.name: str | None = None
+        self.source: str | None = None
 
-    def read(self, doc: Any, source: str | None, depth: int) -> None:
+    def _flat(self, value: Any) -> Any:
+        scope = Scope({}, Context(self.deployment), given=dict(self.params), user_given=True)
+        return scope.resolve(value)
+
+    def read(self, doc: Any, source: str | None, depth: int, name: str | None = None) -> None:
+        self.source = source
         if isinstance(doc, list):  # az network firewall policy rule-collection-group list
             for g in doc:
-                self._group(_lower(g), source, depth, ArmContext(values=self.params))
+                if isinstance(g, dict):
+                    gl = _lower(self._flat(g))
+                    self._group(gl.get("properties"), str(gl.get("name", "group")).split("/")[-1], source, depth)
             return
         if not isinstance(doc, dict):
             raise PolicyError("expected a JSON object or list", file=source)
         top = _lower(doc)
-        if isinstance(top.get("resources"), list):
-            ctx = ArmContext(top.get("parameters") or {}, top.get("variables") or {}, self.params)
-            groups, classic = [], []
-            base_of: dict[str, str | None] = {}
-            for res in top["resources"]:
-                if not isinstance(res, dict):
-                    continue
-                low = _lower(res)
-                t = str(low.get("type", "")).lower()
-                if t.endswith("microsoft.network/firewallpolicies"):
-                    try:
-                        pname = str(ctx.resolve(low.get("name", ""))).lower()
-                        base = _lower(_lower(low.get("properties") or {}).get("basepolicy") or {}).get("id")
-                        base_of[pname] = str(ctx.resolve(base)).rstrip("/").split("/")[-1].lower() if base else None
-                    except Unresolved as exc:
-                        raise PolicyError(f"cannot be resolved offline: {exc}", file=source, record="firewall policy") from None
-                if t.endswith("firewallpolicies/rulecollectiongroups"):
-                    groups.append(_lower(res))
-                elif t.endswith("microsoft.network/azurefirewalls"):
-                    classic.append(_lower(res))
-                for child in _lower(res).get("resources") or []:
-                    if isinstance(child, dict) and str(_lower(child).get("type", "")).lower().endswith("rulecollectiongroups"):
-                        groups.append(_lower(child))
-            def level(name: str, seen: int = 0) -> int:
-                """How many base policies stand above ``name`` (parents are processed first)."""
-                base = base_of.get(name)
-                return 0 if base is None or seen > 16 else 1 + level(base, seen + 1)
-
-            for g in groups:
-                try:
-                    owner = str(ctx.resolve(g.get("name", ""))).split("/")[0].lower()
-                except Unresolved:
-                    owner = ""
-                self._group(g, source, depth + level(owner), ctx)
-            for fw in classic:
-                self._classic(fw, source, ctx)
-            if not groups and not classic:
-                raise PolicyError("the template defines no firewallPolicies/ruleCollectionGroups or azureFirewalls", file=source)
+        if isinstance(top.get("resources"), (list, dict)):
+            self._template(doc, source, depth, name)
             return
-        props = _lower(top.get("properties") or top)
+        props = _lower(top.get("properties") or top) if isinstance(top.get("properties") or top, dict) else {}
         if "rulecollections" in props:
-            self._group(top, source, depth, ArmContext(values=self.params))
-        elif "rulecollectiongroups" in props and isinstance(props["rulecollectiongroups"], list) and props["rulecollectiongroups"] \
-                and isinstance(props["rulecollectiongroups"][0], dict) and "properties" in props["rulecollectiongroups"][0]:
+            self._group(self._flat(top.get("properties") or top), str(top.get("name", "group")).split("/")[-1], source, depth)
+        elif isinstance(props.get("rulecollectiongroups"), list) and props["rulecollectiongroups"] \
+                and isinstance(props["rulecollectiongroups"][0], dict) and "properties" in _lower(props["rulecollectiongroups"][0]):
             for g in props["rulecollectiongroups"]:
-                self._group(_lower(g), source, depth, ArmContext(values=self.params))
+                gl = _lower(self._flat(g))
+                self._group(gl.get("properties"), str(gl.get("name", "group")).split("/")[-1], source, depth)
         elif any(k in props for k in ("networkrulecollections", "applicationrulecollections", "natrulecollections")):
-            self._classic(top, source, ArmContext(values=self.params))
+            self._classic(self._flat(top.get("properties") or top), source)
         else:
             raise PolicyError("not a firewall policy: expected rule collection groups, a template, or classic rule collections", file=source)
 
-    def _group(self, g: dict[str, Any], source: str | None, depth: int, ctx: ArmContext) -> None:
-        try:
-            name = str(ctx.resolve(g.get("name", "group"))).split("/")[-1]
-            props = _lower(ctx.resolve(g.get("properties") or {}))
-        except Unresolved as exc:
-            raise PolicyError(f"cannot be resolved offline: {exc}", file=source, record=f"rule collection group {g.get('name')}") from None
-        prio = _priority(props.get("priority"), source, f"rule collection group {name}")
-        for ci, coll in enumerate(props.get("rulecollections") or []):
-            c = _lower(coll)
-            ctype = str(c.get("rulecollectiontype", "")).lower()
-            action = str(_lower(c.get("action") or {}).get("type", "Allow"))
-            cname = str(c.get("name", f"collection{ci}"))
-            cprio = _priority(c.get("priority"), source, f"rule collection {cname}")
-            for ri, rule in enumerate(c.get("rules") or []):
-                self._rule(_lower(rule), "nat" if "nat" in ctype else None, cname, name, depth, prio, cprio, ri, action, source)
+    # -- templates ------------------------------------------------------------------------------------------------
+    def _template(self, doc: dict[str, Any], source: str | None, depth: int, want: str | None) -> None:
+        stem = Path(source).stem if source else None
+        exp = expand(doc, [FP, FP_RCG, FP_RG2019, AZFW, IPGROUPS], params=self.params, deployment=self.deployment,
+                     source=source, default_name=stem)
+        for p in exp.problems:
+            self.notes.append(str(p))
+        for r in exp.resources:
+            if r.type_lower == IPGROUPS:
+                gname = r.full_name()
+                props = r.get("properties")
+                addrs = _lower(props).get("ipaddresses") if isinstance(props, dict) else None
+                if isinstance(gname, str):
+                    unknown = addrs if isinstance(addrs, Unknown) else first_unknown(addrs)
+                    if isinstance(addrs, list) and unknown is None:
+                        bad = [a for a in addrs if not _is_address_item(a)]
+                        if bad:  # a sample's placeholder ("xx.xx.xx.xx"): the document cannot say, so set its rules aside
+                            self.template_groups.setdefault(gname.lower(), _SetAside(
+                                f"IP Group {gname!r} as the template defines it holds {bad[0]!r}, which is not an IP, CIDR or "
+                                f"a-b range; give its members with --ip-group {gname}=IP,..."))
+                        else:
+                            self.template_groups.setdefault(gname.lower(), [str(a) for a in addrs])
+                    elif unknown is not None:
+                        self.template_groups.setdefault(gname.lower(), unknown)
+                    else:
+                        self.template_groups.setdefault(gname.lower(), _SetAside(
+                            f"IP Group {gname!r} lists no ipAddresses in the template; give them with --ip-group {gname}=IP,..."))
+        units: list[_Unit] = []
+        by_resource: dict[int, _Unit] = {}
+        for r in exp.resources:
+            if r.type_lower not in (FP, AZFW):
+                continue
+            name, handles, warn = _resource_name(r, "firewall policy" if r.type_lower == FP else "firewall")
+            if warn:
+                self.notes.append(warn)
+            props = r.get("properties")
+            pl = _lower(props) if isinstance(props, dict) else {}
+            if r.type_lower == FP:
+                base = _lower(pl.get("basepolicy")).get("id") if isinstance(pl.get("basepolicy"), dict) else None
+                unit = _Unit("policy", name, r, handles, base=_last_segment(base))
+            else:
+                ref = _lower(pl.get("firewallpolicy")).get("id") if isinstance(pl.get("firewallpolicy"), dict) else None
+                classic = any(pl.get(k) for k in ("networkrulecollections", "applicationrulecollections", "natrulecollections"))
+                unit = _Unit("classic" if classic and not ref else "firewall", name, r, handles, policy_ref=_last_segment(ref))
+            units.append(unit)
+            by_resource[id(r)] = unit
+        for r in exp.resources:
+            if r.type_lower not in (FP_RCG, FP_RG2019):
+                continue
+            owner = by_resource.get(id(r.parent)) if r.parent is not None else None
+            full = r.full_name()
+            if owner is None:
+                if not isinstance(full, str):
+                    policies_here = [u for u in units if u.kind == "policy"]
+                    if len(policies_here) == 1:  # the template's only policy: the group is its, whatever its name
+                        policies_here[0].groups.append(r)
+                        continue
+                    reason = full.error if isinstance(full, Unknown) else "not text"
+                    raise PolicyError(f"rule collection group {r.raw_name}: its name cannot be resolved offline ({reason}), "
+                                      "so the policy it belongs to is not known", file=source)
+                pname = full.split("/")[0].lower()
+                owner = next((u for u in units if u.kind == "policy" and pname in [u.name.lower()] + [h.lower() for h in u.handles]), None)
+                if owner is None:
+                    owner = _Unit("policy", full.split("/")[0], None)
+                    units.append(owner)
+            owner.groups.append(r)
+        self._choose(units, want, source, depth)
 
-    def _classic(self, fw: dict[str, Any], source: str | None, ctx: ArmContext) -> None:
-        props = _lower(ctx.resolve(fw.get("properties") or fw))
+    def _choose(self, units: list[_Unit], want: str | None, source: str | None, depth: int) -> None:
+        policies = {u.name.lower(): u for u in units if u.kind == "policy"}
+        bases = {u.base for u in units if u.kind == "policy" and u.base}
+        candidates = [u for u in units if (u.kind == "policy" and u.name.lower() not in bases) or u.kind == "classic"]
+        if want is not None:
+            w = want.lower()
+            if w.startswith("#") and w[1:].isdigit() and 1 <= int(w[1:]) <= len(candidates):
+                chosen = candidates[int(w[1:]) - 1]
+            else:
+                found = [u for u in units if w in [u.name.lower()] + [h.lower() for h in u.handles]]
+                if not found:
+                    raise PolicyError(f"no firewall policy or firewall named {want!r}; the file holds {_unit_list(units)}", file=source)
+                chosen = found[0]
+            if chosen.kind == "firewall":
+                ref = chosen.policy_ref
+                if ref is None or ref not in policies:
+                    raise PolicyError(f"firewall {chosen.name!r} uses policy {ref!r}, which the file does not define", file=source)
+                chosen = policies[ref]
+        else:
+            if not candidates:
+                why = "; ".join(self.notes)
+                raise PolicyError("the template defines no firewall policy (firewallPolicies) or classic firewall rule "
+                                  "collections (azureFirewalls) that can be read" + (f": {why}" if why else ""), file=source)
+            if len(candidates) > 1:
+                raise PolicyError(f"the file holds {len(candidates)} firewall policies ({_unit_list(candidates)}); choose one "
+                                  "with FILE:NAME (a base policy is read with the policy that uses it)", file=source)
+            chosen = candidates[0]
+        self.name = chosen.name
+        if chosen.kind == "classic":
+            props = chosen.resource.get("properties")
+            self._classic(props, source)
+            return
+        chain = [chosen]
+        while chain[0].base and chain[0].base in policies and len(chain) < 16:
+            chain.insert(0, policies[chain[0].base])
+        if chain[0].base and chain[0].base not in policies:
+            self.notes.append(f"policy {chain[0].name!r} has base policy {chain[0].base!r}, which this file does not define: "
+                              "give it with parents=[...] (its rules come first in Azure)")
+        for level, unit in enumerate(chain):
+            if not unit.groups:
+                self.notes.append(f"firewall policy {unit.name!r} has no rule collection groups in this file")
+            for g in unit.groups:
+                gname = g.full_name()
+                if not isinstance(gname, str):
+                    gname = placeholder_name(g.scope, g.raw.get("name"), g.env) or g.symbolic or g.raw_name or "group"
+                gname = gname.split("/")[-1]
+                if g.conditional:
+                    self.notes.append(f"rule collection group {gname!r}: {g.conditional}")
+                props = g.get("properties")
+                if g.type_lower == FP_RG2019:
+                    self._rule_group_2019(props, gname, source, depth + level)
+                else:
+                    self._group(props, gname, source, depth + level)
+
+    # -- rule collection groups -------------------------------------------------------------------------------------
+    def _unread(self, kind: str, name: str, coll: str, group: str, depth: int, gprio: int, cprio: int, pos: int,
+                reason: str, action: str = "unknown", *, cause: Any = None) -> None:
+        """Set a rule (or a whole collection, ``name`` ``*``) aside when what it needs is the state of a
+        deployed resource (``reference()``) or an IP Group the template gives no real members for;
+        anything else missing (a parameter, the location) refuses the policy, naming it."""
+        where = f"{kind} rule {group}/{coll}/{name}"
+        if isinstance(cause, Unknown) and not cause.needs_state:
+            raise PolicyError(f"cannot be resolved offline: {cause.error}", file=self.source, record=where)
+        rule = FirewallRule(kind, name, coll, group, depth, gprio, cprio, pos, "Dnat" if kind == "nat" else action, None,
+                            destinations=[], any_source=False)
+        rule.skipped = f"not read: {reason}"
+        rule.unread = True
+        self.rules.append(rule)
+        self.notes.append(f"{where}: not read ({reason}); the rest of the policy is read")
+
+    def _group(self, props: Any, name: str, source: str | None, depth: int) -> None:
+        if isinstance(props, Unknown) or not isinstance(props, dict):
+            reason = props.error if isinstance(props, Unknown) else "it has no properties"
+            self._unread("network", "*", "*", name, depth, -1, -1, 0, f"rule collection group {name!r}: {reason}", cause=props)
+            return
+        pl = _lower(props)
+        prio = pl.get("priority")
+        if isinstance(prio, Unknown):
+            self._unread("network", "*", "*", name, depth, -1, -1, 0, f"its priority is unknown ({prio.error})", cause=prio)
+            return
+        prio = _priority(prio, self.source, f"rule collection group {name}")
+        colls = pl.get("rulecollections")
+        if isinstance(colls, Unknown):
+            self._unread("network", "*", "*", name, depth, prio, -1, 0, f"its rule collections are unknown ({colls.error})", cause=colls)
+            return
+        for ci, coll in enumerate(_seq(colls, self.source, f"rule collection group {name}", "ruleCollections")):
+            c = _lower(coll) if isinstance(coll, dict) else {}
+            cname = c.get("name") if isinstance(c.get("name"), str) else f"collection{ci}"
+            bad = next((c[k] for k in ("rulecollectiontype", "action", "priority") if isinstance(c.get(k), Unknown)), None) \
+                if c else Unknown(Unresolved("the collection is not an object"))
+            if isinstance(coll, Unknown):
+                bad = coll
+            if bad is not None:
+                self._unread("network", "*", cname, name, depth, prio, -1, 0, f"collection {cname!r}: {bad.error}", cause=bad)
+                continue
+            ctype = str(c.get("rulecollectiontype", "")).lower()
+            cprio = _priority(c.get("priority"), self.source, f"rule collection {name}/{cname}")
+            action = _action(_lower(c.get("action") or {}).get("type", "Allow"), f"collection {name}/{cname}", source)
+            rules = c.get("rules")
+            if isinstance(rules, Unknown):
+                self._unread("network", "*", cname, name, depth, prio, cprio, 0, f"its rules are unknown ({rules.error})", cause=rules)
+                continue
+            for ri, rule in enumerate(_seq(rules, self.source, f"collection {name}/{cname}", "rules")):
+                self._rule(rule, "nat" if "nat" in ctype else None, cname, name, depth, prio, cprio, ri, action, source)
+
+    def _rule_group_2019(self, props: Any, name: str, source: str | None, depth: int) -> None:
+        """``firewallPolicies/ruleGroups`` (API 2019-06-01): each FilterRule is a collection of rule
+        conditions, each NatRule a DNAT collection of one."""
+        if isinstance(props, Unknown) or not isinstance(props, dict):
+            reason = props.error if isinstance(props, Unknown) else "it has no properties"
+            self._unread("network", "*", "*", name, depth, -1, -1, 0, f"rule group {name!r}: {reason}", cause=props)
+            return
+        pl = _lower(props)
+        prio = _priority(pl.get("priority"), self.source, f"rule group {name}") if not isinstance(pl.get("priority"), Unknown) else -1
+        rules = pl.get("rules")
+        if isinstance(rules, Unknown):
+            self._unread("network", "*", "*", name, depth, prio, -1, 0, f"its rules are unknown ({rules.error})", cause=rules)
+            return
+        for ri, rule in enumerate(_seq(rules, self.source, f"rule group {name}", "rules")):
+            if not isinstance(rule, dict):
+                continue
+            rl = _lower(rule)
+            rname = rl.get("name") if isinstance(rl.get("name"), str) else f"rule{ri}"
+            rtype = str(rl.get("ruletype", "")).lower()
+            rprio = (_priority(rl.get("priority"), self.source, f"rule {name}/{rname}")
+                     if not isinstance(rl.get("priority"), Unknown) else -1)
+            act = rl.get("action")
+            if isinstance(act, Unknown) or (isinstance(act, dict) and isinstance(_lower(act).get("type"), Unknown)):
+                self._unread("network", "*", rname, name, depth, prio, rprio, 0, "its action is unknown",
+                             cause=act if isinstance(act, Unknown) else _lower(act).get("type"))
+                continue
+            action = _action(_lower(act or {}).get("type", "Allow"), f"rule {name}/{rname}", source)
+            if "nat" in rtype:
+                cond = rl.get("rulecondition")
+                merged = dict(_lower(cond)) if isinstance(cond, dict) else {}
+                for k in ("translatedaddress", "translatedport", "translatedfqdn"):
+                    if k in rl:
+                        merged[k] = rl[k]
+                merged.setdefault("name", rname)
+                self._rule(merged if isinstance(cond, dict) else cond, "nat", rname, name, depth, prio, rprio, 0, "Dnat", source)
+            else:
+                conds = rl.get("ruleconditions")
+                if isinstance(conds, Unknown):
+                    self._unread("network", "*", rname, name, depth, prio, rprio, 0, f"its conditions are unknown ({conds.error})", cause=conds)
+                    continue
+                for ci, cond in enumerate(_seq(conds, self.source, f"rule {name}/{rname}", "ruleConditions")):
+                    ctype = str(_lower(cond).get("ruleconditiontype", "")).lower() if isinstance(cond, dict) else ""
+                    kind = "application" if "application" in ctype else "network"
+                    if isinstance(cond, dict):
+                        cond = dict(_lower(cond))
+                        cond["ruletype"] = "ApplicationRule" if kind == "application" else "NetworkRule"
+                    self._rule(cond, kind, rname, name, depth, prio, rprio, ci, action, source)
+
+    def _classic(self, props: Any, source: str | None) -> None:
+        if isinstance(props, Unknown) or not isinstance(props, dict):
+            reason = props.error if isinstance(props, Unknown) else "no properties"
+            self._unread("network", "*", "*", "classic", 0, 0, -1, 0, f"the firewall's rule collections: {reason}", cause=props)
+            return
+        pl = _lower(props)
         for key, kind in (("natrulecollections", "nat"), ("networkrulecollections", "network"), ("applicationrulecollections", "application")):
-            for coll in props.get(key) or []:
-                c = _lower(coll)
-                cp = _lower(c.get("properties") or {})
-                action = str(_lower(cp.get("action") or {}).get("type", "Allow"))
-                for ri, rule in enumerate(cp.get("rules") or []):
-                    r = _lower(rule)
-                    r.setdefault("ruletype", {"nat": "NatRule", "network": "NetworkRule", "application": "ApplicationRule"}[kind])
-                    self._rule(r, kind, str(c.get("name")), "classic", 0, 0,
-                               _priority(cp.get("priority"), source, f"rule collection {c.get('name')}"), ri, action, source)
+            colls = pl.get(key)
+            if isinstance(colls, Unknown):
+                self._unread(kind, "*", "*", "classic", 0, 0, -1, 0, f"{key}: {colls.error}", cause=colls)
+                continue
+            for ci, coll in enumerate(_seq(colls, self.source, "classic firewall", key)):
+                c = _lower(coll) if isinstance(coll, dict) else {}
+                cname = c.get("name") if isinstance(c.get("name"), str) else f"collection{ci}"
+                cp = c.get("properties")
+                if isinstance(cp, Unknown) or isinstance(coll, Unknown):
+                    why = (cp if isinstance(cp, Unknown) else coll).error  # type: ignore[union-attr]
+                    self._unread(kind, "*", cname, "classic", 0, 0, -1, 0, str(why), cause=cp if isinstance(cp, Unknown) else coll)
+                    continue
+                cp = _lower(cp) if isinstance(cp, dict) else {}
+                if isinstance(cp.get("priority"), Unknown) or isinstance(cp.get("action"), Unknown):
+                    self._unread(kind, "*", cname, "classic", 0, 0, -1, 0, "its priority or action is unknown",
+                                 cause=cp.get("priority") if isinstance(cp.get("priority"), Unknown) else cp.get("action"))
+                    continue
+                action = _action(_lower(cp.get("action") or {}).get("type", "Allow"), f"collection {cname}", source)
+                rules = cp.get("rules")
+                if isinstance(rules, Unknown):
+                    self._unread(kind, "*", cname, "classic", 0, 0, _priority(cp.get("priority"), self.source, f"rule collection {cname}"), 0, f"its rules are unknown ({rules.error})", cause=rules)
+                    continue
+                for ri, rule in enumerate(_seq(rules, self.source, f"collection {cname}", "rules")):
+                    if isinstance(rule, dict):
+                        rule = dict(_lower(rule))
+                        rule.setdefault("ruletype", {"nat": "NatRule", "network": "NetworkRule", "application": "ApplicationRule"}[kind])
+                    self._rule(rule, kind, cname, "classic", 0, 0, _priority(cp.get("priority"), self.source, f"rule collection {cname}"), ri, action, source)
 
     def _addresses(self, r: dict[str, Any], addr_key: str, group_key: str, where: str, source: str | None,
                    *, tags_allowed: bool, fqdn_key: str | None = None) -> tuple[list[str] | None, str | None]:
         out: list[str] = []
         any_ = False
         skip = None
-        for a in r.get(addr_key) or []:
+        for a in _seq(r.get(addr_key), source, where, addr_key):
             a = str(a).strip()
             if a in ("*", "Any", "0.0.0.0/0"):
                 any_ = True
@@ -420,12 +706,23 @@ class _Reader:
                 raise PolicyError(f"service tag {a!r} as a source: Azure Firewall accepts tags in destinations only",
                                   file=source, record=where, field=addr_key)
             out += list(tag.address_prefixes)
-        for gref in r.get(group_key) or []:
+        for gref in _seq(r.get(group_key), source, where, group_key):
             gname = str(gref).rstrip("/").split("/")[-1].rstrip("')]").split("'")[-1].lower()
-            if gname not in self.ip_groups:
+            if gname in self.ip_groups:
+                members = self.ip_groups[gname]
+            elif gname in self.template_groups:
+                found = self.template_groups[gname]
+                if isinstance(found, _SetAside):
+                    raise found
+                if isinstance(found, Unknown):
+                    why = f"IP Group {gname!r}: members not known offline ({found.error}); give them with --ip-group {gname}=IP,..."
+                    if found.needs_state:
+                        raise _SetAside(why)
+                    raise PolicyError(why, file=source, record=where, field=group_key)
+                members = found
+            else:
                 raise PolicyError(f"IP Group {gname!r}: members unknown; give them (ip_groups={{...}} / --ip-group NAME=IP,...)",
                                   file=source, record=where, field=group_key)
-            members = self.ip_groups[gname]
             if not members:
                 skip = f"IP Group {gname!r} is empty: Azure skips the rule"
             for m in members:
@@ -435,7 +732,7 @@ class _Reader:
                 else:
                     out.append(str(ipaddress.ip_network(m, strict=False)))
         if fqdn_key:
-            for f in r.get(fqdn_key) or []:
+            for f in _seq(r.get(fqdn_key), source, where, fqdn_key):
                 addrs = self.dns.get(str(f).lower().rstrip("."))
                 if not addrs:
                     self.notes.append(f"{where}: FQDN {f!r} is not in the DNS map: it matches nothing (not guessed)")
@@ -445,19 +742,34 @@ class _Reader:
             return None, skip
         return out, skip
 
-    def _rule(self, r: dict[str, Any], kind: str | None, coll: str, group: str, depth: int, gprio: int, cprio: int,
+    def _rule(self, raw: Any, kind: str | None, coll: str, group: str, depth: int, gprio: int, cprio: int,
               pos: int, action: str, source: str | None) -> None:
-        rtype = str(r.get("ruletype", "")).lower()
+        r = _lower(raw) if isinstance(raw, dict) else {}
+        rtype = str(r.get("ruletype", "")).lower() if not isinstance(r.get("ruletype"), Unknown) else ""
         kind = kind or ("nat" if "nat" in rtype else "application" if "application" in rtype else "network")
-        name = str(r.get("name", f"rule{pos}"))
+        name = r.get("name") if isinstance(r.get("name"), str) else f"rule{pos}"
+        bad = raw if isinstance(raw, Unknown) else next(
+            (first_unknown(r[k]) for k in _RULE_FIELDS if k in r and first_unknown(r[k]) is not None), None)
+        if bad is not None:  # refused for this rule alone: the rest of the policy is read
+            self._unread(kind, name, coll, group, depth, gprio, cprio, pos, str(bad.error), action, cause=bad)
+            return
+        if not isinstance(raw, dict):
+            raise PolicyError(f"expected a rule object, got {raw!r}", file=source, record=f"{kind} rule {group}/{coll}/#{pos + 1}")
         where = f"{kind} rule {group}/{coll}/{name}"
+        try:
+            self._read_rule(r, kind, name, where, coll, group, depth, gprio, cprio, pos, action, source)
+        except _SetAside as exc:
+            self._unread(kind, name, coll, group, depth, gprio, cprio, pos, str(exc), action)
+
+    def _read_rule(self, r: dict[str, Any], kind: str, name: str, where: str, coll: str, group: str, depth: int, gprio: int,
+                   cprio: int, pos: int, action: str, source: str | None) -> None:
         src, skip1 = self._addresses(r, "sourceaddresses", "sourceipgroups", where, source, tags_allowed=False)
-        rule = FirewallRule(kind, name, coll, group, depth, gprio, cprio, pos, "Dnat" if kind == "nat" else action, None,
-                            any_source=src is None, sources=src or [])
+        rule = FirewallRule(kind, name, coll, group, depth, gprio, cprio, pos, "Dnat" if kind == "nat" else _action(action, where, source),
+                            None, any_source=src is None, sources=src or [])
         skip2 = None
         if kind in ("nat", "network"):
             protos: set[int] | None = set()
-            for p in r.get("ipprotocols") or r.get("protocols") or ["Any"]:
+            for p in _seq(r.get("ipprotocols") or r.get("protocols"), source, where, "ipProtocols") or ["Any"]:
                 text = str(p).lower()
                 if text == "any":
                     protos = None
@@ -475,18 +787,59 @@ class _Reader:
             if kind == "nat":
                 rule.translated = f"{r.get('translatedaddress') or r.get('translatedfqdn')}:{r.get('translatedport')}"
         else:
-            for p in r.get("protocols") or []:
-                pl = _lower(p)
+            for p in _seq(r.get("protocols"), source, where, "protocols"):
+                pl = _lower(p) if isinstance(p, dict) else {}
                 ptype = str(pl.get("protocoltype", "")).lower()
                 port = jsonio.small_int(pl.get("port") or APP_PORTS.get(ptype, 443))
-                if port is None or not 0 <= port <= 65535:
-                    raise PolicyError(f"expected a port 0-65535, got {jsonio.shown(pl.get('port'))}", file=source,
+                if not isinstance(p, dict) or port is None or not 0 <= port <= 65535:
+                    raise PolicyError(f"expected {{protocolType, port 0-65535}}, got {jsonio.shown(p)}", file=source,
                                       record=where, field="protocols[].port")
                 rule.app_protocols.append((ptype, port))
-            rule.target_fqdns = [str(f) for f in (r.get("targetfqdns") or [])]
+            rule.target_fqdns = [str(f) for f in _seq(r.get("targetfqdns"), source, where, "targetFqdns")]
             if r.get("fqdntags"):
                 self.notes.append(f"{where}: FQDN tags {r.get('fqdntags')} are not expanded (Microsoft publishes no list)")
         rule.skipped = skip1 or skip2
         if rule.skipped:
             self.notes.append(f"{where}: {rule.skipped}")
         self.rules.append(rule)
+
+
+class _SetAside(Exception):
+    """This rule cannot be read offline; the reason is the message (the rest of the policy is read)."""
+
+
+def _is_address_item(text: Any) -> bool:
+    t = str(text).strip()
+    if t in ("*", "Any"):
+        return True
+    try:
+        if "-" in t:
+            lo, _, hi = t.partition("-")
+            ipaddress.ip_address(lo.strip())
+            ipaddress.ip_address(hi.strip())
+        else:
+            ipaddress.ip_network(t, strict=False)
+        return True
+    except ValueError:
+        return False
+
+
+def _last_segment(rid: Any) -> str | None:
+    return rid.rstrip("/").split("/")[-1].lower() if isinstance(rid, str) and rid.strip() else None
+
+
+def _resource_name(r: Any, what: str) -> tuple[str, list[str], str | None]:
+    value = r.full_name()
+    handles = [h for h in [r.symbolic] + name_handles(r.raw_name) if h]
+    if isinstance(value, str):
+        return value, handles, None
+    reason = value.error if isinstance(value, Unknown) else "not text"
+    shaped = placeholder_name(r.scope, r.raw.get("name"), r.env)
+    if shaped and shaped not in handles:
+        handles.insert(1 if r.symbolic else 0, shaped)
+    display = r.symbolic or (handles[0] if handles else None) or r.raw_name or what
+    return display, handles, f"{what} name {r.raw_name} not resolved ({reason}); select it as {display!r}"
+
+
+def _unit_list(units: list[Any]) -> str:
+    return ", ".join(f"#{i} {u.name!r}" + (f" ({u.kind})" if u.kind != "policy" else "") for i, u in enumerate(units, 1))

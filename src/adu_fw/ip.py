@@ -170,11 +170,23 @@ def parse_prefixes(values: Iterable[str] | pa.Array) -> PrefixColumn:
     return PrefixColumn(family, hi, lo, plen)
 
 
+def _one(text: str, parse: Any, *extra: Any) -> tuple[np.ndarray, ...] | None:
+    """One string through a compiled column parser without Arrow (scalars stay cheap: no pyarrow)."""
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    out = (np.zeros(1, np.uint8), np.zeros(1, np.uint64), np.zeros(1, np.uint64)) + tuple(np.zeros(1, e) for e in extra)
+    parse(np.frombuffer(raw, np.uint8) if raw else np.zeros(0, np.uint8), np.array([0, len(raw)], np.int64), *out)
+    return out
+
+
 def parse_address(text: str) -> tuple[int, int]:
     """``(version, value)`` of one address; AddressError when it is not one."""
     if not isinstance(text, str):
         raise AddressError(f"expected an IP address string, got {type(text).__name__} {text!r}")
-    col = parse_addresses([text])
+    one = _one(text, _ip.parse_addresses)
+    col = AddressColumn(*one) if one is not None else AddressColumn(np.zeros(1, np.uint8), np.zeros(1, np.uint64), np.zeros(1, np.uint64))
     fam = int(col.family[0])
     if fam not in (4, 6):
         raise AddressError(f"not an IPv4 or IPv6 address: {text!r}")
@@ -185,7 +197,8 @@ def parse_prefix(text: str) -> tuple[int, int, int]:
     """``(version, network value, prefix length)``; AddressError when malformed or host bits are set."""
     if not isinstance(text, str):
         raise AddressError(f"expected a CIDR prefix string, got {type(text).__name__} {text!r}")
-    col = parse_prefixes([text])
+    one = _one(text, _ip.parse_prefixes, np.int16)
+    col = PrefixColumn(*one) if one is not None else PrefixColumn(*(np.zeros(1, d) for d in (np.uint8, np.uint64, np.uint64, np.int16)))
     fam = int(col.family[0])
     if fam == HOST_BITS_SET:
         raise AddressError(f"host bits set in prefix {text!r} (not a network address)")

@@ -12,17 +12,20 @@ them all (``adu-fw lint``).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import jsonio
-from .arm import ArmContext, Unresolved, is_expression
+from .arm import Deployment, Problem, Resource, Unknown, Unresolved, expand
+from .arm.expr import name_handles
+from .arm.scope import Context, EmptyDefault, Scope, placeholder_name
+from .arm.values import first_unknown
 from .errors import PolicyError
+from .jsonpos import read_json
 from .rules import MAX_RULES, Rule, default_rules, rule_from_properties
 
-__all__ = ["NSG", "read_nsgs", "load_nsg", "split_ref", "select_nsg"]
+__all__ = ["NSG", "NsgList", "UnreadRule", "read_nsgs", "load_nsg", "split_ref", "select_nsg"]
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64
@@ -39,6 +42,13 @@ class NSG:
     errors: list[PolicyError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     raw_name: str | None = None
+    #: other names it can be selected by: its symbolic name (languageVersion 2.0), the variable or
+    #: parameter that names it (``nsgName`` for ``[variables('nsgName')]``)
+    aliases: list[str] = field(default_factory=list)
+    #: where it is in the template (nested deployments, copy index), for messages
+    path: str = ""
+    #: rules set aside because they need a deployed resource's state (``reference()``): see ``uncertain``
+    unread: list["UnreadRule"] = field(default_factory=list)
     #: (name, direction, priority) of every rule read, valid or not, for the NSG-wide checks
     identities: list[tuple[str, str, int | None]] = field(default_factory=list, repr=False)
 
@@ -53,6 +63,11 @@ class NSG:
                 return r
         raise KeyError(f"NSG {self.name!r} has no rule {name!r}")
 
+    def uncertain(self, direction: str, priority: int | None) -> list["UnreadRule"]:
+        """Set-aside rules that Azure could process before a rule of ``priority`` (None: the defaults)."""
+        return [u for u in self.unread if (u.direction in (None, direction))
+                and (u.priority is None or priority is None or u.priority < priority)]
+
     def raise_first(self) -> None:
         if self.errors:
             first = self.errors[0]
@@ -60,6 +75,16 @@ class NSG:
                 first.message += f" (and {len(self.errors) - 1} more problem(s); adu-fw lint lists them all)"
                 first.args = (first._render(),)
             raise first
+
+
+@dataclass(frozen=True)
+class UnreadRule:
+    """A rule that could not be read offline, with what is known of its place in the evaluation order."""
+
+    name: str
+    direction: str | None
+    priority: int | None
+    reason: str
 
 
 def _lower(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,28 +106,45 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def _read_json(path: Path) -> Any:
-    source = str(path)
+    """The document (BOM, comments, multi-line strings and long integers tolerated; ``jsonpos``), within
+    the NSG file size limit."""
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise PolicyError(f"file is {size} bytes; the limit for an NSG file is {MAX_FILE_BYTES}", file=source)
-        raw = path.read_bytes()
     except OSError as exc:
-        raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
-    try:
-        return jsonio.loads(raw.decode("utf-8-sig"))  # a number too long to convert stays text
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=source) from None
-    except json.JSONDecodeError as exc:
-        raise PolicyError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=source) from None
-    except RecursionError:
-        raise PolicyError("JSON nesting is too deep", file=source) from None
+        raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
+    if size > MAX_FILE_BYTES:
+        raise PolicyError(f"file is {size} bytes; the limit for an NSG file is {MAX_FILE_BYTES}", file=str(path))
+    return read_json(path)
+
+
+class NsgList(list):  # type: ignore[type-arg]
+    """The NSGs of one document, plus what the document held that could not be read (``problems``)."""
+
+    def __init__(self, items: Any = (), problems: list[Problem] | None = None, skipped: list[str] | None = None) -> None:
+        super().__init__(items)
+        self.problems: list[Problem] = problems or []
+        #: NSG resources not deployed with these parameters (condition false), with the condition
+        self.skipped: list[str] = skipped or []
+
+    @property
+    def warnings(self) -> list[str]:
+        return [str(p) for p in self.problems]
 
 
 def read_nsgs(
-    source: str | Path | Any, *, params: Mapping[str, Any] | None = None, source_name: str | None = None
-) -> list[NSG]:
-    """Every NSG in a file or parsed document, each with its rules, errors and warnings."""
+    source: str | Path | Any,
+    *,
+    params: Mapping[str, Any] | None = None,
+    source_name: str | None = None,
+    deployment: Deployment | Mapping[str, Any] | None = None,
+) -> NsgList:
+    """Every NSG in a file or parsed document, each with its rules, errors and warnings.
+
+    ``params`` are template parameter values; ``deployment`` (:class:`adu_fw.arm.Deployment`) the
+    resource group, location, subscription and ``reference()`` values a deployment would supply.
+    The list's ``problems`` say what the document held that could not be read (a copy loop whose
+    count is unknown, a linked template): lint reports them, policies warn about them.
+    """
     if isinstance(source, (str, Path)):
         path = Path(source)
         doc = _read_json(path)
@@ -112,35 +154,59 @@ def read_nsgs(
         doc = source
         src = source_name
         default_name = source_name or "nsg"
-    return _Reader(src, params or {}).read(doc, default_name)
+    return _Reader(src, params or {}, Deployment.of(deployment), default_name).read(doc, default_name)
+
+
+NSG_TYPE = "microsoft.network/networksecuritygroups"
+RULE_TYPE = NSG_TYPE + "/securityrules"
+VNET_TYPE = "microsoft.network/virtualnetworks"
+SUBNET_TYPE = VNET_TYPE + "/subnets"
+#: rule properties that decide what a rule matches (others may stay unknown without harm)
+_MATCH_FIELDS = {
+    "priority", "direction", "access", "protocol",
+    "sourceaddressprefix", "sourceaddressprefixes", "destinationaddressprefix", "destinationaddressprefixes",
+    "sourceportrange", "sourceportranges", "destinationportrange", "destinationportranges",
+    "sourceapplicationsecuritygroups", "destinationapplicationsecuritygroups",
+}
 
 
 class _Reader:
-    def __init__(self, source: str | None, params: Mapping[str, Any]) -> None:
+    def __init__(self, source: str | None, params: Mapping[str, Any], deployment: Deployment | None = None,
+                 default_name: str | None = None) -> None:
         self.source = source
         self.params = params
+        self.deployment = deployment or Deployment()
+        self.default_name = default_name or "nsg"
 
-    def read(self, doc: Any, default_name: str) -> list[NSG]:
+    def _flat_scope(self) -> Scope:
+        return Scope({}, Context(self.deployment, self.source, self.default_name), given=dict(self.params), user_given=True)
+
+    def read(self, doc: Any, default_name: str) -> NsgList:
         if isinstance(doc, list):
             if all(isinstance(x, dict) and _looks_like_rule(x) for x in doc):
-                return [self._nsg(default_name, None, doc, ArmContext(values=self.params))]
-            out: list[NSG] = []
+                return NsgList([self._nsg(default_name, None, self._flat_scope().resolve(doc))])
+            out = NsgList()
             for i, item in enumerate(doc):
-                out += self.read(item, f"{default_name}[{i}]")
+                sub = self.read(item, f"{default_name}[{i}]")
+                out += sub
+                out.problems += sub.problems
             return out
         if not isinstance(doc, dict):
             raise PolicyError(f"expected a JSON object or list, got {type(doc).__name__}", file=self.source)
         top = _lower(doc)
-        if isinstance(top.get("resources"), list):
-            return self._template(top)
+        if isinstance(top.get("resources"), (list, dict)):
+            return self._template(doc)
         if isinstance(top.get("value"), list):
-            return [n for item in top["value"] for n in self.read(item, default_name)]
+            out = NsgList()
+            for item in top["value"]:
+                out += self.read(item, default_name)
+            return out
         if _looks_like_nsg(top):
-            return [self._single(top, default_name)]
+            return NsgList([self._single(top, default_name)])
         if len(top) == 1:  # az network nsg create: {"NewNSG": {...}}
             (inner,) = top.values()
             if isinstance(inner, dict) and _looks_like_nsg(_lower(inner)):
-                return [self._single(_lower(inner), default_name)]
+                return NsgList([self._single(_lower(inner), default_name)])
         raise PolicyError(
             "not an NSG definition: expected an ARM template (resources), az network nsg show output "
             "(securityRules), a REST body (properties.securityRules) or a list of rules",
@@ -148,172 +214,265 @@ class _Reader:
         )
 
     def _single(self, top: dict[str, Any], default_name: str) -> NSG:
-        ctx = ArmContext(values=self.params)
         props = _lower(top["properties"]) if isinstance(top.get("properties"), dict) else top
         name = top.get("name") if isinstance(top.get("name"), str) else default_name
-        return self._nsg(name, None, props.get("securityrules") or [], ctx)
+        return self._nsg(name, None, self._flat_scope().resolve(props.get("securityrules") or []))
 
-    def _template(self, top: dict[str, Any]) -> list[NSG]:
-        ctx = ArmContext(top.get("parameters") or {}, top.get("variables") or {}, self.params)
-        nsg_res: list[tuple[dict[str, Any], list[Any]]] = []
-        loose_rules: list[tuple[str, dict[str, Any]]] = []  # ("nsgName/ruleName" resources)
-        vnets: list[dict[str, Any]] = []
-
-        def walk(resources: Any, parent_type: str, depth: int) -> None:
-            if depth > MAX_DEPTH or not isinstance(resources, list):
-                return
-            for res in resources:
-                if not isinstance(res, dict):
-                    continue
-                t = _type_of(res)
-                # nested resources spell their type relative to the parent ("securityRules")
-                full = t if t.startswith("microsoft.") or not parent_type else f"{parent_type}/{t}"
-                low = _lower(res)
-                if full.endswith("microsoft.network/networksecuritygroups"):
-                    props = low.get("properties")
-                    inline = (_lower(props).get("securityrules") if isinstance(props, dict) else None) or []
-                    nsg_res.append((low, inline))
-                    children = [c for c in low.get("resources") or [] if isinstance(c, dict)]
-                    rule_children = [c for c in children if _type_of(c).endswith("securityrules")]
-                    if rule_children and isinstance(inline, list):
-                        nsg_res[-1] = (low, inline + rule_children)
-                    continue_walk = [c for c in children if c not in rule_children]
-                    walk(continue_walk, full, depth + 1)
-                    continue
-                elif full.endswith("networksecuritygroups/securityrules"):
-                    loose_rules.append((full, low))
-                elif full.endswith("microsoft.network/virtualnetworks"):
-                    vnets.append(low)
-                walk(low.get("resources"), full, depth + 1)
-
-        walk(top["resources"], "", 0)
-        out = []
-        for low, inline in nsg_res:
-            raw = low.get("name")
-            name, warn = self._resolve_name(raw, ctx)
-            nsg = self._nsg(name, raw if isinstance(raw, str) else None, inline, ctx)
-            if warn:
-                nsg.warnings.append(warn)
-            out.append(nsg)
-        for _, low in loose_rules:
-            raw = low.get("name")
-            full_name, warn = self._resolve_name(raw, ctx)
-            nsg_name, _, rule_name = full_name.rpartition("/")
-            target = next((n for n in out if n.name.lower() == nsg_name.lower()), None)
-            if target is None:
-                target = NSG(nsg_name or full_name, [], self.source)
-                out.append(target)
-            item = dict(low)
-            item["name"] = rule_name or full_name
-            self._add_rules(target, [item], ctx)
-            self._check_nsg(target)
-        self._attach_vnets(out, vnets, ctx)
+    # -- templates ---------------------------------------------------------------------------------------------
+    def _template(self, doc: dict[str, Any]) -> NsgList:
+        exp = expand(doc, [NSG_TYPE, RULE_TYPE, VNET_TYPE, SUBNET_TYPE], params=self.params, deployment=self.deployment,
+                     source=self.source, default_name=self.default_name)
+        ctx = exp.context
+        assert ctx is not None
+        out = NsgList(problems=list(exp.problems), skipped=list(exp.skipped))
+        by_resource: dict[int, NSG] = {}
+        for r in exp.resources:
+            if r.type_lower == NSG_TYPE:
+                nsg = self._nsg_resource(r, ctx)
+                by_resource[id(r)] = nsg
+                out.append(nsg)
+        for r in exp.resources:
+            if r.type_lower == RULE_TYPE:
+                self._rule_resource(r, out, by_resource, ctx)
+        self._attach_vnets(out, [r for r in exp.resources if r.type_lower in (VNET_TYPE, SUBNET_TYPE)])
         if not out:
+            lost = [str(p) for p in exp.problems]
+            if lost:
+                raise PolicyError("no NSG of the template could be read: " + "; ".join(lost), file=self.source)
+            if exp.skipped:
+                raise PolicyError(
+                    "the template deploys no NSG with these parameters: " + "; ".join(exp.skipped), file=self.source)
             raise PolicyError("the template defines no Microsoft.Network/networkSecurityGroups resource", file=self.source)
         return out
 
-    def _resolve_name(self, raw: Any, ctx: ArmContext) -> tuple[str, str | None]:
-        if not isinstance(raw, str):
-            return "nsg", "NSG resource without a name"
-        if not is_expression(raw):
-            return raw, None
-        try:
-            value = ctx.resolve(raw)
-            if isinstance(value, str):
-                return value, None
-        except Unresolved as exc:
-            return raw, f"NSG name {raw} not resolved ({exc}); select it by that text or pass --param"
-        return raw, None
+    def _name_of(self, r: Resource, ctx: Context, what: str) -> tuple[str, list[str], str | None]:
+        """(display name, other handles to select it by, warning) of an NSG resource."""
+        with ctx.tracking() as events:
+            value = r.name()
+        handles = [h for h in [r.symbolic] + name_handles(r.raw_name) if h]
+        standins = sorted({w for k, w in events if k == "standin"})
+        if isinstance(value, str):
+            warn = None
+            if standins:
+                warn = (f"{what} name {value!r} is built from a stand-in value (not given: {', '.join(standins)}); "
+                        "the rules are read all the same")
+            return value, handles, warn
+        reason = value.error if isinstance(value, Unknown) else f"it is {type(value).__name__}"
+        shaped = placeholder_name(r.scope, r.raw.get("name"), r.env)
+        if shaped and shaped not in handles:
+            handles.insert(1 if r.symbolic else 0, shaped)
+        display = r.symbolic or (handles[0] if handles else None) or r.raw_name or "nsg"
+        choose = ", ".join(repr(h) for h in dict.fromkeys([display] + handles))
+        return display, handles, f"{what} name {r.raw_name} not resolved ({reason}); select it as {choose} or #N"
 
-    def _attach_vnets(self, nsgs: list[NSG], vnets: list[dict[str, Any]], ctx: ArmContext) -> None:
-        """An NSG's VirtualNetwork space comes from the template VNets whose subnets reference it."""
-        for vnet in vnets:
-            props = vnet.get("properties")
-            if not isinstance(props, dict):
-                continue
-            props = _lower(props)
-            try:
-                space = ctx.resolve((_lower(props.get("addressspace") or {})).get("addressprefixes") or [])
-            except Unresolved:
-                space = []
-            subnets = list(props.get("subnets") or []) + [
-                r for r in vnet.get("resources") or [] if isinstance(r, dict) and _type_of(r).endswith("subnets")
-            ]
-            for sn in subnets:
-                if not isinstance(sn, dict):
-                    continue
-                snp = _lower(sn).get("properties")
-                if not isinstance(snp, dict):
-                    continue
-                ref = _lower(snp).get("networksecuritygroup")
-                if not isinstance(ref, dict):
-                    continue
-                try:
-                    rid = ctx.resolve(_lower(ref).get("id"))
-                except Unresolved:
-                    continue
-                if not isinstance(rid, str):
-                    continue
-                target = rid.rstrip("/").split("/")[-1].lower()
-                for nsg in nsgs:
-                    if nsg.name.lower() == target:
-                        for p in space if isinstance(space, list) else []:
-                            if isinstance(p, str) and p not in nsg.vnet_prefixes:
-                                nsg.vnet_prefixes.append(p)
-
-    def _nsg(self, name: str, raw_name: str | None, rules: Any, ctx: ArmContext) -> NSG:
-        nsg = NSG(name, [], self.source, raw_name=raw_name)
-        if isinstance(rules, str):
-            try:
-                rules = ctx.resolve(rules)
-            except Unresolved as exc:
-                nsg.errors.append(
-                    PolicyError(f"cannot be resolved offline: {exc}", file=self.source, record=f"NSG {name!r}", field="securityRules")
-                )
-                return nsg
-        if not isinstance(rules, list):
-            nsg.errors.append(
-                PolicyError(f"expected a list of rules, got {type(rules).__name__}", file=self.source, record=f"NSG {name!r}", field="securityRules")
+    def _nsg_resource(self, r: Resource, ctx: Context) -> NSG:
+        name, handles, warn = self._name_of(r, ctx, "NSG")
+        nsg = NSG(name, [], self.source, raw_name=r.raw_name, aliases=handles, path=r.path)
+        if warn:
+            nsg.warnings.append(warn)
+        if r.conditional:
+            nsg.warnings.append(r.conditional)
+        rules, defaults = self._rules_value(r, ctx)
+        self._add_rule_list(nsg, rules)
+        if not nsg.rules and not nsg.errors and defaults and isinstance(rules, list) and not rules:
+            nsg.warnings.append(
+                "no security rules: they come from " + ", ".join(f"parameter {d}" for d in sorted(defaults))
+                + ", not given (its default applies); pass it with --param or --parameters FILE to read the real rules"
             )
-            return nsg
-        self._add_rules(nsg, rules, ctx)
         self._check_nsg(nsg)
         return nsg
 
-    def _add_rules(self, nsg: NSG, items: list[Any], ctx: ArmContext) -> None:
+    def _rules_value(self, r: Resource, ctx: Context) -> tuple[Any, set[str]]:
+        """The NSG's securityRules value (Unknown parts kept) and the defaulted parameters it read."""
+        raw_props = r.raw.get("properties")
+        with ctx.tracking() as events:
+            if isinstance(raw_props, str):
+                props = r.evaluate(raw_props)
+                if isinstance(props, Unknown):
+                    value: Any = props
+                elif isinstance(props, dict):
+                    value = _lower(props).get("securityrules") or []
+                else:
+                    value = []
+            elif isinstance(raw_props, dict):
+                low = _lower(raw_props)
+                value = []
+                if "securityrules" in low:
+                    value = r.evaluate(low["securityrules"])
+                copies = low.get("copy")
+                if isinstance(copies, list):
+                    for entry in copies:
+                        if isinstance(entry, dict) and str(_lower(entry).get("name", "")).lower() == "securityrules":
+                            value = r.evaluate({"copy": [entry]}).get(_lower(entry).get("name"), [])
+            else:
+                value = []
+        defaults = {w for k, w in events if k == "default"}
+        if isinstance(value, EmptyDefault):
+            defaults = {value.param}
+        return (value if value is not None else []), defaults
+
+    def _rule_resource(self, r: Resource, out: NsgList, by_resource: dict[int, NSG], ctx: Context) -> None:
+        target = by_resource.get(id(r.parent)) if r.parent is not None else None
+        if target is not None:
+            rule_name = r.name()
+        else:
+            full = r.full_name()
+            if not isinstance(full, str):
+                reason = full.error if isinstance(full, Unknown) else "it is not text"
+                label = r.symbolic or r.raw_name or "securityRules"
+                target = next((n for n in out if n.name == label), None)
+                if target is None:
+                    target = NSG(label, [], self.source, raw_name=r.raw_name, aliases=[h for h in [r.symbolic] if h], path=r.path)
+                    out.append(target)
+                target.errors.append(PolicyError(
+                    f"the rule resource's name {r.raw_name} cannot be resolved offline ({reason}), so neither the rule "
+                    "nor the NSG it belongs to is known", file=self.source, record=f"rule resource {label!r}", field="name"))
+                return
+            nsg_name, _, rule_name = full.rpartition("/")
+            target = next((n for n in out if n.name.lower() == nsg_name.lower()), None)
+            if target is None:
+                target = NSG(nsg_name or full, [], self.source, path=r.path)
+                out.append(target)
+        if r.conditional:
+            target.warnings.append(f"rule {rule_name if isinstance(rule_name, str) else r.raw_name!r}: {r.conditional}")
+        props = r.get("properties")
+        item = {"name": rule_name, "properties": props}
+        before = next((x for x in target.rules if isinstance(rule_name, str) and x.name.lower() == rule_name.lower()), None)
+        if before is not None:  # the NSG's inline rule and a separate rule resource of the same name: one rule
+            target.rules.remove(before)
+            target.identities = [i for i in target.identities if i[0].lower() != before.name.lower()]
+        self._add_rules(target, [item])
+        if before is not None:
+            after = next((x for x in target.rules if x.name.lower() == before.name.lower()), None)
+            if after is not None and after != before:
+                target.warnings.append(
+                    f"rule {before.name!r} is defined inline and as a separate securityRules resource with different "
+                    "properties; the separate resource (deployed after its NSG) is the one read")
+        self._check_nsg(target)
+
+    def _attach_vnets(self, nsgs: list[NSG], resources: list[Resource]) -> None:
+        """An NSG's VirtualNetwork space comes from the template VNets whose subnets reference it."""
+        spaces: dict[int, list[str]] = {}
+        by_name: dict[str, list[str]] = {}
+        links: list[tuple[list[str], Any]] = []  # (address space, subnet properties)
+        for r in resources:
+            if r.type_lower != VNET_TYPE:
+                continue
+            props = r.get("properties")
+            space: list[str] = []
+            if isinstance(props, dict):
+                aspace = _lower(props).get("addressspace")
+                prefixes = _lower(aspace).get("addressprefixes") if isinstance(aspace, dict) else None
+                if isinstance(prefixes, list):
+                    space = [p for p in prefixes if isinstance(p, str)]
+                subnets = _lower(props).get("subnets")
+                for sn in subnets if isinstance(subnets, list) else []:
+                    if isinstance(sn, dict):
+                        links.append((space, _lower(sn).get("properties")))
+            spaces[id(r)] = space
+            name = r.full_name()
+            if isinstance(name, str):
+                by_name[name.lower()] = space
+        for r in resources:
+            if r.type_lower != SUBNET_TYPE:
+                continue
+            if r.parent is not None and id(r.parent) in spaces:
+                space = spaces[id(r.parent)]
+            else:
+                full = r.full_name()
+                space = by_name.get(full.rpartition("/")[0].lower(), []) if isinstance(full, str) else []
+            links.append((space, r.get("properties")))
+        for space, snp in links:
+            if not isinstance(snp, dict):
+                continue
+            ref = _lower(snp).get("networksecuritygroup")
+            rid = _lower(ref).get("id") if isinstance(ref, dict) else None
+            if not isinstance(rid, str):
+                continue
+            target = rid.rstrip("/").split("/")[-1].lower()
+            for nsg in nsgs:
+                if nsg.name.lower() == target:
+                    for p in space:
+                        if p not in nsg.vnet_prefixes:
+                            nsg.vnet_prefixes.append(p)
+
+    # -- rules ------------------------------------------------------------------------------------------------------
+    def _nsg(self, name: str, raw_name: str | None, rules: Any) -> NSG:
+        nsg = NSG(name, [], self.source, raw_name=raw_name)
+        self._add_rule_list(nsg, rules)
+        self._check_nsg(nsg)
+        return nsg
+
+    def _add_rule_list(self, nsg: NSG, rules: Any) -> None:
+        if isinstance(rules, Unknown):
+            nsg.errors.append(
+                PolicyError(f"cannot be resolved offline: {rules.error}", file=self.source, record=f"NSG {nsg.name!r}", field="securityRules")
+            )
+            return
+        if rules is None:
+            return
+        if not isinstance(rules, list):
+            nsg.errors.append(
+                PolicyError(f"expected a list of rules, got {type(rules).__name__}", file=self.source, record=f"NSG {nsg.name!r}", field="securityRules")
+            )
+            return
+        self._add_rules(nsg, rules)
+
+    def _add_rules(self, nsg: NSG, items: list[Any], ctx: Any = None) -> None:
+        """Rules from values already resolved (unknown parts as ``Unknown``); ``ctx`` (an object with
+        ``resolve``, as the Terraform reader passes) resolves them first."""
+        if ctx is not None:
+            try:
+                items = [ctx.resolve(item) for item in items]
+            except Unresolved as exc:
+                nsg.errors.append(PolicyError(f"cannot be resolved offline: {exc}", file=self.source, record=f"NSG {nsg.name!r}"))
+                return
         for i, item in enumerate(items):
+            if isinstance(item, Unknown):
+                nsg.errors.append(PolicyError(f"cannot be resolved offline: {item.error}", file=self.source,
+                                              record=f"NSG {nsg.name!r} rule #{i + 1}"))
+                continue
             if not isinstance(item, dict):
                 nsg.errors.append(
                     PolicyError(f"expected a rule object, got {item!r}", file=self.source, record=f"NSG {nsg.name!r} rule #{i}")
                 )
                 continue
             low = _lower(item)
-            props = low.get("properties") if isinstance(low.get("properties"), dict) else low
+            props = low.get("properties") if isinstance(low.get("properties"), (dict, Unknown)) else low
             name = low.get("name")
-            try:
-                name = ctx.resolve(name)
-            except Unresolved as exc:
-                nsg.errors.append(
-                    PolicyError(f"cannot be resolved offline: {exc}", file=self.source, record=f"NSG {nsg.name!r} rule {name}", field="name")
-                )
+            if isinstance(name, Unknown):
+                nsg.errors.append(PolicyError(f"cannot be resolved offline: {name.error}", file=self.source,
+                                              record=f"NSG {nsg.name!r} rule #{i + 1}", field="name"))
+                continue
+            if isinstance(props, Unknown):
+                nsg.errors.append(PolicyError(f"cannot be resolved offline: {props.error}", file=self.source,
+                                              record=f"NSG {nsg.name!r} rule {name!r}", field="properties"))
                 continue
             resolved: dict[str, Any] = {}
             failed = False
+            state: list[tuple[str, Unknown]] = []
             for key, value in props.items():
-                try:
-                    resolved[key] = ctx.resolve(value)
-                except Unresolved as exc:
+                bad = first_unknown(value)
+                if bad is None:
+                    resolved[key] = value
+                elif key.lower() in _MATCH_FIELDS:
+                    if bad.needs_state:
+                        state.append((key, bad))
+                        continue
                     failed = True
                     nsg.errors.append(
-                        PolicyError(
-                            f"{jsonio.shown(value) if len(str(value)) > 60 else value} cannot be resolved offline: {exc}",
-                            file=self.source,
-                            record=f"NSG {nsg.name!r} rule {name!r}",
-                            field=key,
-                            value=value,
-                        )
+                        PolicyError(f"cannot be resolved offline: {bad.error}", file=self.source,
+                                    record=f"NSG {nsg.name!r} rule {name!r}", field=key)
                     )
             if failed:
+                continue
+            if state:  # needs a deployed resource's state: set this rule aside, read the rest
+                key, bad = state[0]
+                ident = _identity(name, resolved)
+                reason = f"field {key!r}: {bad.error}"
+                nsg.unread.append(UnreadRule(str(name), ident[1] or None, ident[2], reason))
+                nsg.warnings.append(f"rule {name!r} not read ({reason}); the rest of the NSG is read, and answers it "
+                                    "could change are marked uncertain")
                 continue
             rule, errors, warnings = rule_from_properties(name, resolved, nsg=nsg.name, source=self.source)
             nsg.identities.append(_identity(name, resolved))
@@ -385,33 +544,70 @@ def _looks_like_nsg(top: dict[str, Any]) -> bool:
     return isinstance(t, str) and t.lower().endswith("networksecuritygroups")
 
 
+def _handles(n: NSG) -> list[str]:
+    return [h for h in [n.name, n.raw_name or ""] + list(n.aliases) if h]
+
+
 def select_nsg(nsgs: list[NSG], name: str | None, source: str | None) -> NSG:
-    """The NSG called ``name`` (resolved name, raw expression text, or ``#N``, 1-based)."""
+    """The NSG called ``name``: its resolved name, its raw name expression, its symbolic name or the
+    variable/parameter naming it (``NSG.aliases``), or ``#N`` (1-based), case-insensitively."""
     if name is None:
         if len(nsgs) == 1:
             return nsgs[0]
-        names = ", ".join(repr(n.name) for n in nsgs)
-        raise PolicyError(f"the file holds {len(nsgs)} NSGs ({names}); choose one with FILE:NSGNAME", file=source)
+        raise PolicyError(f"the file holds {len(nsgs)} NSGs ({_listing(nsgs)}); choose one with FILE:NSGNAME", file=source)
     if name.startswith("#") and name[1:].isdigit():
         i = int(name[1:])
         if 1 <= i <= len(nsgs):
             return nsgs[i - 1]
-    for n in nsgs:
-        if n.name.lower() == name.lower() or (n.raw_name or "").lower() == name.lower():
-            return n
-    names = ", ".join(repr(n.name) for n in nsgs)
-    raise PolicyError(f"no NSG named {name!r}; the file holds {names}", file=source)
+        raise PolicyError(f"{name}: the file holds {len(nsgs)} NSG(s) ({_listing(nsgs)})", file=source)
+    want = name.lower()
+    for pick in (lambda n: n.name.lower() == want, lambda n: (n.raw_name or "").lower() == want,
+                 lambda n: want in (a.lower() for a in n.aliases)):
+        found = [n for n in nsgs if pick(n)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            which = ", ".join(f"#{nsgs.index(n) + 1} ({n.path or n.name})" for n in found)
+            raise PolicyError(f"{len(found)} NSGs answer to {name!r}: {which}; choose one with FILE:#N", file=source)
+    extra = ""
+    problems = getattr(nsgs, "problems", None)
+    skipped = getattr(nsgs, "skipped", None)
+    if skipped:
+        extra += "; not deployed with these parameters: " + "; ".join(skipped)
+    if problems:
+        extra += "; not read: " + "; ".join(str(p) for p in problems)
+    raise PolicyError(f"no NSG named {name!r}; the file holds {_listing(nsgs)}{extra}", file=source)
+
+
+def _listing(nsgs: list[NSG]) -> str:
+    parts = []
+    for i, n in enumerate(nsgs, 1):
+        other = [a for a in n.aliases if a.lower() != n.name.lower()]
+        parts.append(f"#{i} {n.name!r}" + (f" (also {', '.join(map(repr, other))})" if other else ""))
+    return ", ".join(parts)
 
 
 def load_nsg(
-    source: str | Path | Any, *, name: str | None = None, params: Mapping[str, Any] | None = None
+    source: str | Path | Any,
+    *,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    deployment: Deployment | Mapping[str, Any] | None = None,
 ) -> NSG:
-    """One NSG, validated: raises the first PolicyError (``FILE:NAME`` selects in a multi-NSG file)."""
+    """One NSG, validated: raises the first PolicyError (``FILE:NAME`` selects in a multi-NSG file).
+
+    What the document held but could not read (``NsgList.problems``) becomes warnings of the NSG.
+    """
     src_name = None
     if isinstance(source, str) and name is None:
         source, name = split_ref(source)
     if isinstance(source, (str, Path)):
         src_name = str(source)
-    nsg = select_nsg(read_nsgs(source, params=params), name, src_name)
+    nsgs = read_nsgs(source, params=params, deployment=deployment)
+    nsg = select_nsg(nsgs, name, src_name)
     nsg.raise_first()
+    for p in nsgs.problems:
+        w = f"elsewhere in the document: {p}"
+        if w not in nsg.warnings:
+            nsg.warnings.append(w)
     return nsg

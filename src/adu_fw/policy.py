@@ -128,10 +128,15 @@ class Policy:
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         params: Mapping[str, Any] | None = None,
         platform_bypass: bool = False,
+        deployment: Any = None,
     ) -> "Policy":
-        """A policy of one NSG (as IP flow verify sees a NIC with only this NSG)."""
+        """A policy of one NSG (as IP flow verify sees a NIC with only this NSG).
+
+        ``params`` are ARM template parameters; ``deployment`` (:class:`adu_fw.arm.Deployment`) the
+        resource group, location, subscription and ``reference()`` values a deployment would supply.
+        """
         return cls(
-            single=_as_nsg(source, name, params),
+            single=_as_nsg(source, name, params, deployment),
             virtual_network=virtual_network,
             service_tags=service_tags,
             asgs=asgs,
@@ -149,11 +154,12 @@ class Policy:
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         params: Mapping[str, Any] | None = None,
         platform_bypass: bool = False,
+        deployment: Any = None,
     ) -> "Policy":
         """The subnet NSG and/or the NIC NSG of one NIC (a missing level allows)."""
         return cls(
-            subnet=_as_nsg(subnet, None, params) if subnet is not None else None,
-            nic=_as_nsg(nic, None, params) if nic is not None else None,
+            subnet=_as_nsg(subnet, None, params, deployment) if subnet is not None else None,
+            nic=_as_nsg(nic, None, params, deployment) if nic is not None else None,
             virtual_network=virtual_network,
             service_tags=service_tags,
             asgs=asgs,
@@ -174,10 +180,13 @@ class Policy:
             if str(p).strip() not in prefixes:
                 prefixes.append(str(p).strip())
         if not prefixes:
+            sources = ", ".join(dict.fromkeys(str(n.source) for n in self.nsgs if n.source)) or None
             raise PolicyError(
-                "the VirtualNetwork tag (used by the default rules) needs the VNet address space: pass "
+                f"the VirtualNetwork tag (used by the default rules) needs the VNet address space of NSG "
+                f"{', '.join(repr(n.name) for n in self.nsgs)}: the file defines no VNet whose subnets use it, so pass "
                 "--vnet CIDR (virtual_network=[...]) with the VNet, peered VNets and on-premises prefixes; "
                 "adu-fw never guesses it",
+                file=sources,
                 field="virtual_network",
             )
         return tuple(prefixes) + ((HOST_VIP,) if HOST_VIP not in prefixes else ())
@@ -307,7 +316,8 @@ class Policy:
         dst_port: int,
     ) -> Verdict:
         """The decision for one flow, the deciding rule, and the per-NSG trail."""
-        return evaluate(self, Flow.make(direction, protocol, src, src_port, dst, dst_port))
+        v = evaluate(self, Flow.make(direction, protocol, src, src_port, dst, dst_port))
+        return _with_uncertainty(self, v)
 
     def is_platform_flow(self, flow: Flow) -> bool:
         """With ``platform_bypass``: traffic to the host services (outbound) or from the host VIP (inbound)."""
@@ -423,7 +433,23 @@ class Policy:
                                                              for f in table.schema]))
 
 
-def _as_nsg(source: NsgSource, name: str | None, params: Mapping[str, Any] | None) -> NSG:
+def _as_nsg(source: NsgSource, name: str | None, params: Mapping[str, Any] | None, deployment: Any = None) -> NSG:
     if isinstance(source, NSG):
         return source
-    return load_nsg(source, name=name, params=params)
+    return load_nsg(source, name=name, params=params, deployment=deployment)
+
+
+def _with_uncertainty(policy: Policy, v: Verdict) -> Verdict:
+    """Name the set-aside rules (``NSG.unread``) Azure would have processed before the deciding rule."""
+    from dataclasses import replace
+
+    notes = []
+    for t in v.trail:
+        nsg = next((n for n in policy.nsgs if n.name == t.nsg), None)
+        if nsg is None or not nsg.unread:
+            continue
+        prio = t.priority if t.priority is not None and t.priority < 65000 else None
+        for u in nsg.uncertain(v.direction, prio):
+            notes.append(f"uncertain: rule {u.name!r} of NSG {nsg.name!r} comes before the deciding rule and could not "
+                         f"be read ({u.reason}); this answer assumes it does not match")
+    return replace(v, notes=tuple(notes)) if notes else v

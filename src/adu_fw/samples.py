@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .policy import Policy
-from .servicetags import embedded_files, load_cached
+from .servicetags import load_cached
 
 __all__ = ["demo_template", "write_demo", "write_nsg_v2_hours", "DEMO_VNET"]
 
@@ -66,7 +66,7 @@ def demo_template() -> dict[str, Any]:
 
 def _flows(rng: random.Random, tags: Any, n: int, v6: bool) -> list[tuple[str, int, str, int, str, int]]:
     adu4 = [p for p in tags["AzureDeviceUpdate"].ipv4_prefixes]
-    adu6 = [p for p in load_cached(embedded_files()[-1])["AzureDeviceUpdate"].ipv6_prefixes]
+    adu6 = [p for p in load_cached("20240610")["AzureDeviceUpdate"].ipv6_prefixes]
 
     def host(prefix: str) -> str:
         import ipaddress
@@ -189,7 +189,7 @@ def write_demo(root: str | Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "client-nsg.json").write_text(json.dumps(demo_template(), indent=2) + "\n")
     rng = random.Random(20240610)
-    old, new = load_cached(embedded_files()[0]), load_cached(embedded_files()[-1])
+    old, new = load_cached("20240603"), load_cached("20240610")
     p_new = Policy.from_nsg(root / "client-nsg.json", service_tags=new)
     p_old = Policy.from_nsg(root / "client-nsg.json", service_tags=old)
     logs = root / "flowlogs"
@@ -212,7 +212,7 @@ def write_nsg_v2_hours(root: str | Path, *, hours: int, tuples_per_hour: int, se
     """A larger NSG v2 data set for benchmarks: ``hours`` hourly blobs of the demo scenario."""
     root = Path(root)
     rng = random.Random(seed)
-    tags = load_cached(embedded_files()[-1])
+    tags = load_cached("20240610")
     template = root / "client-nsg.json"
     root.mkdir(parents=True, exist_ok=True)
     template.write_text(json.dumps(demo_template()))

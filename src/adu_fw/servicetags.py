@@ -189,6 +189,7 @@ class ServiceTags:
         next_link: str | None = None,
     ) -> None:
         self.cloud = cloud
+        self.cloud_in_file: str | None = cloud  # the top-level "cloud" as written (None: taken from the name)
         self.change_number = change_number
         self.date = date
         self.source = source
@@ -272,17 +273,9 @@ class ServiceTags:
         if total > MAX_PREFIXES:
             raise ServiceTagError(f"{total} prefixes in all; the limit is {MAX_PREFIXES}", file=source, field="addressPrefixes")
         api_shape = api_shape or any(t.platform is None and t.region_id is None for t in tags)
-        cloud = _as_str(top.get("cloud"), source, "top level", "cloud", default=None)
-        date = None
-        m = _FILE_NAME.search(Path(source).name)
-        if m:
-            try:
-                date = _dt.datetime.strptime(m.group("date"), "%Y%m%d").date()
-            except ValueError:
-                date = None
-            if cloud is None:
-                cloud = m.group("cloud")
-        return cls(
+        in_file = _as_str(top.get("cloud"), source, "top level", "cloud", default=None)
+        cloud, date = cls._name_fields(source, in_file)
+        out = cls(
             tags,
             cloud=cloud,
             change_number=_as_int(top.get("changenumber"), source, "top level", "changeNumber"),
@@ -291,6 +284,23 @@ class ServiceTags:
             shape="api" if api_shape else "download",
             next_link=_as_str(top.get("nextlink"), source, "top level", "nextLink", default=None),
         )
+        out.cloud_in_file = in_file
+        return out
+
+    @staticmethod
+    def _name_fields(source: str, cloud: str | None) -> tuple[str | None, _dt.date | None]:
+        """(cloud, date) of a file: the cloud as written (else from the name), the date from the name."""
+        date = None
+        m = _FILE_NAME.search(Path(source).name)
+        if m:
+            text = m.group("date")
+            try:
+                date = _dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+            except ValueError:
+                date = None
+            if cloud is None:
+                cloud = m.group("cloud")
+        return cloud, date
 
     # -- mapping face ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -321,6 +331,11 @@ class ServiceTags:
 
     def names(self) -> list[str]:
         return [t.name for t in self._tags]
+
+    @property
+    def prefix_count(self) -> int:
+        """Prefixes over all tags (a prefix listed by two tags counts twice, as in the file)."""
+        return int(len(self._owner))
 
     def prefixes(self, name: str) -> list[str]:
         return list(self[name].address_prefixes)
@@ -401,10 +416,21 @@ class ServiceTags:
             ip = address_text(ip)
         except AddressError as exc:
             raise ServiceTagError(exc.message, field="ip") from None
-        col = parse_addresses([ip])
-        if col.family[0] not in (4, 6):
-            raise ServiceTagError(f"not an IPv4 or IPv6 address: {ip!r}", field="ip")
-        node = self._index.locate(col)[0]
+        import ipaddress  # one address: the standard parser (same grammar as ip.py's), no column machinery
+
+        text = ip.strip()
+        try:
+            if "%" in text:
+                raise ValueError("scoped address")
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            raise ServiceTagError(f"not an IPv4 or IPv6 address: {ip!r}", field="ip") from None
+        value = int(addr)
+        one = _OneAddress(
+            np.array([addr.version], np.uint8), np.array([value >> 64], np.uint64),
+            np.array([value & 0xFFFFFFFFFFFFFFFF], np.uint64),
+        )
+        node = self._index.locate(one)[0]
         return self._index.chain(int(node))
 
     def lookup_many(self, ips: Any) -> pa.ListArray:
@@ -469,6 +495,16 @@ class ServiceTags:
             removed=removed,
             changed=tuple(changed),
         )
+
+
+@dataclass(frozen=True)
+class _OneAddress:
+    family: np.ndarray
+    hi: np.ndarray
+    lo: np.ndarray
+
+    def __len__(self) -> int:
+        return 1
 
 
 def _feature_set(tag: Tag) -> frozenset[str] | None:
@@ -684,30 +720,32 @@ def default_path() -> Path:
 
 
 def resolve_path(ref: str | Path | None) -> Path:
-    """A path as given, or an embedded file named by its date (``20240603``) or file name."""
+    """A path as given, or a stored or embedded file named by its date (``20240603``) or file name.
+
+    ``None`` is the newest embedded file (the library's default; the command line's default is the
+    newest stored version, see ``adu_fw.tags.store.default_file``).
+    """
     if ref is None:
         return default_path()
-    p = Path(ref)
-    if p.exists():
-        return p
-    text = str(ref)
-    for f in embedded_files():
-        if text in (f.name, f.stem, _date_key(f)):
-            return f
-    return p  # let load() report the missing file
+    from .tags import store
+
+    return store.resolve(ref)
 
 
-_shared_cache: dict[tuple[str, float], ServiceTags] = {}
+_shared_cache: dict[tuple[str, float, int], ServiceTags] = {}
 
 
 def load_cached(ref: str | Path | None = None) -> ServiceTags:
-    """Load once per process (the embedded default is read by many commands and tests)."""
+    """Load once per process, through the file's compiled index in the user cache (``adu_fw.tags.index``)."""
     p = resolve_path(ref)
     try:
-        key = (str(p.resolve()), p.stat().st_mtime)
+        st = p.stat()
+        key = (str(p.resolve()), st.st_mtime, st.st_size)
     except OSError:
         return ServiceTags.load(p)
     hit = _shared_cache.get(key)
     if hit is None:
-        hit = _shared_cache[key] = ServiceTags.load(p)
+        from .tags.index import open_tags
+
+        hit = _shared_cache[key] = open_tags(p)
     return hit

@@ -41,8 +41,9 @@ def kind_of(doc: Any) -> str:
 
 
 def read_nsgs_any(path: str | Path, *, params: Mapping[str, Any] | None = None,
-                  assume_unknown: str | None = None) -> tuple[list[NSG], list[str], str]:
-    """Every NSG of a file of any kind, with problems recorded, warnings, and the kind."""
+                  assume_unknown: str | None = None, deployment: Any = None) -> tuple[list[NSG], list[str], str]:
+    """Every NSG of a file of any kind, with problems recorded, warnings, and the kind
+    (``deployment``: the ARM deployment context, see ``adu_fw.arm.Deployment``)."""
     doc = read_json(path)
     kind = kind_of(doc)
     if kind == "plan":
@@ -55,7 +56,7 @@ def read_nsgs_any(path: str | Path, *, params: Mapping[str, Any] | None = None,
 
         eff = read_effective(doc, source_name=str(path))
         return list(eff), [], kind
-    return read_nsgs(path, params=params), [], kind
+    return read_nsgs(path, params=params, deployment=deployment), [], kind
 
 
 def _assume(value: str | None) -> str | None:

@@ -106,6 +106,8 @@ class Verdict:
     direction: str
     log_rule: str | None = None
     trail: tuple[NsgTrail, ...] = field(default=())
+    #: what the answer rests on that could not be read (a rule set aside before the deciding one)
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def allowed(self) -> bool:
@@ -139,4 +141,5 @@ class Verdict:
             for t in self.trail
         ]
         d["logRule"] = d.pop("log_rule")
+        d["notes"] = list(self.notes)
         return d

@@ -21,7 +21,7 @@ from adu_fw.flowtable import flow_arrays
 from adu_fw.policy import Policy
 from adu_fw.servicetags import load_cached
 
-TAGS = load_cached()
+TAGS = load_cached("20240610")  # named: the default changes as new files ship
 TAG_NAMES = ["AzureDeviceUpdate", "Storage.WestEurope", "AzureFrontDoor.Backend", "VirtualNetwork", "Internet", "AzureLoadBalancer", "GatewayManager"]
 V4_POOL = ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "10.0.0.4/32", "10.0.1.0/24", "8.8.8.0/24", "8.8.8.8/32",
            "20.119.27.192/26", "20.119.0.0/16", "168.63.129.16/32", "172.16.0.0/12", "192.168.0.0/16", "13.64.0.0/11",

@@ -9,9 +9,12 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from .. import __version__
+from .. import __version__, _lazy
 from ..errors import AduFwError
-from . import analyze, check, diff, endpoint, evaluate, exposure, lint, tags
+
+_lazy.defer("pyarrow")  # loaded when a command first uses it: `tags lookup` and `check` never do
+
+from . import analyze, check, diff, endpoint, evaluate, exposure, lint, tags  # noqa: E402
 from .common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 
 __all__ = ["EXIT_ERROR", "EXIT_FINDINGS", "EXIT_OK", "build_parser", "main", "run"]

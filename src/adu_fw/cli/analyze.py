@@ -6,7 +6,7 @@ from typing import Any
 
 from ..render import Progress, dump_json, table
 from ..errors import AduFwError
-from .common import (EXIT_FINDINGS, EXIT_OK, common_options, firewall_of, policy_of, policy_options, source_doc,
+from .common import (EXIT_FINDINGS, EXIT_OK, common_options, policy_options, replay_policy_of, source_doc,
                      storage_options, when)
 
 
@@ -17,9 +17,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from ..analysis import analyze
     from ..flowlogs import read
 
+    from . import replay
+
     # a firewall policy replays the logged flows through the firewall instead (agreement then compares
-    # the firewall's decision with what the NSGs logged)
-    policy = firewall_of(args) if args.firewall_policy else policy_of(args)
+    # the firewall's decision with what the NSGs logged); --service-tags DIR: each hour with its own file
+    policy = replay_policy_of(args)
+    explainer = replay.explainer_for(args, policy)
     stream = read(args.paths, since=when(args.since, "--since"), until=when(args.until, "--until"),
                   storage_options=storage_options(args.storage_option))
     writer: Any = None
@@ -38,6 +41,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             if writer is None:
                 writer = pq.ParquetWriter(args.parquet, out.schema)
             writer.write_table(out)
+        if explainer is not None:
+            explainer.observe(batch, verdicts)
 
     try:
         report = analyze(stream, policy, tag=args.tag or None, threads=args.threads, on_batch=on_batch)
@@ -60,6 +65,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         elif report.stats.tuples_read:
             _print_reconciliation(doc)
         raise AduFwError(f"{', '.join(args.paths)}: {empty}")
+    replay.annotate(doc, policy, explainer, report)
     if args.html:
         from ..htmlreport import render
 
@@ -101,6 +107,8 @@ def _print_analysis(doc: dict[str, Any]) -> None:
         f"({agr['decision_disagree']:,} decision, {agr['rule_disagree']:,} rule), {agr['unknown']:,} unknown; "
         f"{agr['rule_not_comparable']:,} logged rule(s) not comparable"
     )
+    for e in agr.get("explanations", []):
+        print(f"  {e['text']}")
     if agr["examples"]:
         table(
             ["kind", "dir", "src", "dst", "port", "logged", "computed", "logged rule", "computed rule"],
@@ -121,9 +129,15 @@ def _print_analysis(doc: dict[str, Any]) -> None:
     if doc["top_talkers"]:
         print("\ntop talkers: " + ", ".join(f"{t['src_ip']} ({t['flows']})" for t in doc["top_talkers"][:5]))
     if doc["denied_by_port"]:
+        from ..htmlreport import protocol_name
+
         more = len(doc["denied_by_port"]) - 8
-        print("denied by port: " + ", ".join(f"{d['protocol']}/{d['dst_port']} ({d['flows']})" for d in doc["denied_by_port"][:8])
+        print("denied by port: " + ", ".join(f"{protocol_name(d['protocol'])}/{d['dst_port']} ({d['flows']})"
+                                             for d in doc["denied_by_port"][:8])
               + (f", ... {more} more (all in --json)" if more > 0 else ""))
+    from .replay import versions_text
+
+    print("\n" + versions_text(doc))
     if doc["tag"]:
         t = doc["tag"]
         o, i = t["outbound_to_tag"], t["inbound_from_tag"]

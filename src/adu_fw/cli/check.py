@@ -6,19 +6,21 @@ from typing import Any
 
 from ..errors import AduFwError
 from ..render import dump_json, table
-from .common import EXIT_OK, common_options, firewall_of, policy_of, policy_options, yn
+from .common import EXIT_OK, common_options, firewall_of, policy_of, policy_options, source_doc, tags_line, yn
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     if args.firewall_policy:
-        v = firewall_of(args).check(args.protocol, args.src, args.src_port, args.dst, args.dst_port, fqdn=args.fqdn)
+        fw = firewall_of(args)
+        v = fw.check(args.protocol, args.src, args.src_port, args.dst, args.dst_port, fqdn=args.fqdn)
         if args.json:
-            dump_json(v.to_dict())
+            dump_json({**v.to_dict(), "serviceTags": source_doc(fw.service_tags)})
         else:
             where = f"{v.kind} rule {v.group}/{v.collection}/{v.rule}" if v.rule else "default deny (no rule matched)"
             print(f"{v.access}: {where}" + (f", translated to {v.translated}" if v.translated else ""))
             for n in v.notes:
                 print(f"  note: {n}")
+            print(tags_line(fw.service_tags, args))
         return EXIT_OK
     if not args.direction:
         raise AduFwError("--direction is required (inbound or outbound)")
@@ -34,11 +36,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             "dst": args.dst,
             "dstPort": args.dst_port,
         }
+        doc["serviceTags"] = source_doc(policy.service_tags)
         dump_json(doc)
         return EXIT_OK
     where = f"rule {v.rule} (priority {v.priority}) in NSG {v.nsg}" if v.rule else "no NSG applies"
     print(f"{v.access}: {where}")
     print(f"flow: {v.direction} {args.protocol} {args.src}:{args.src_port} -> {args.dst}:{args.dst_port}")
+    for n in v.notes:
+        print(f"  note: {n}")
     if args.explain:
         for t in v.trail:
             print(f"\nNSG {t.nsg} ({t.level}): {t.access} by {t.rule} ({t.priority})")
@@ -59,6 +64,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     for r in t.rules
                 ],
             )
+    print(tags_line(policy.service_tags, args))
     return EXIT_OK
 
 

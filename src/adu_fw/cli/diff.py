@@ -6,10 +6,9 @@ import sys
 from typing import Any
 
 from ..errors import AduFwError
-from ..policy import Policy
 from ..render import dump_json
-from ..servicetags import load_cached
-from .common import EXIT_FINDINGS, EXIT_OK, kv, params, storage_options
+from .common import (EXIT_FINDINGS, EXIT_OK, deployment_of, kv, load_tags, params, source_doc, storage_options,
+                     template_options, warn_stale)
 
 
 def _print_regions(changes: Any) -> None:
@@ -27,8 +26,8 @@ def cmd_plan_diff(args: argparse.Namespace) -> int:
     from ..terraform import split_plan_ref
 
     path, name = split_plan_ref(args.terraform_plan)
-    d = plan_diff(path, name=name, virtual_network=args.vnet, old_service_tags=load_cached(args.old_service_tags),
-                  new_service_tags=load_cached(args.new_service_tags),
+    d = plan_diff(path, name=name, virtual_network=args.vnet, old_service_tags=load_tags(args.old_service_tags or args.service_tags),
+                  new_service_tags=load_tags(args.new_service_tags or args.service_tags),
                   asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
                   assume_unknown=None if args.assume_unknown == "error" else args.assume_unknown)
     for w in d.warnings:
@@ -45,6 +44,9 @@ def cmd_plan_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..policy import Policy
     from ..whatif import diff
 
     if args.terraform_plan:
@@ -57,6 +59,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         virtual_network=args.vnet,
         asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
         params=params(args),
+        deployment=deployment_of(args),
     )
 
     def side(which: str) -> tuple[str, Policy]:
@@ -66,20 +69,30 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
             if getattr(args, f"{which}_nsg") or getattr(args, f"{which}_subnet_nsg") or getattr(args, f"{which}_nic_nsg"):
                 raise AduFwError(f"{which}: give an NSG or --{which}-effective, not both")
-            eff = effective_policy(effective, service_tags=load_cached(getattr(args, f"{which}_service_tags")),
+            ref = getattr(args, f"{which}_service_tags") or args.service_tags
+            eff = effective_policy(effective, service_tags=load_tags(ref),
                                    virtual_network=args.vnet, asgs=common["asgs"])
             return f"effective={effective}", eff
         single = getattr(args, f"{which}_nsg") or args.nsg
         subnet = getattr(args, f"{which}_subnet_nsg") or args.subnet_nsg
         nic = getattr(args, f"{which}_nic_nsg") or args.nic_nsg
-        tags = load_cached(getattr(args, f"{which}_service_tags"))
+        ref = getattr(args, f"{which}_service_tags") or args.service_tags
         if single and (subnet or nic):
             raise AduFwError(f"{which}: give an NSG, or a subnet and/or NIC NSG, not both")
-        if single:
-            return single, Policy.from_nsg(single, service_tags=tags, **common)  # type: ignore[arg-type]
-        if subnet or nic:
-            return f"subnet={subnet} nic={nic}", Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common)  # type: ignore[arg-type]
-        raise AduFwError(f"no {which} policy: give --nsg/--{which}-nsg, or --subnet-nsg/--nic-nsg (or their --{which}- forms)")
+        if not (single or subnet or nic):
+            raise AduFwError(f"no {which} policy: give --nsg/--{which}-nsg, or --subnet-nsg/--nic-nsg (or their --{which}- forms)")
+
+        def build(tags: Any) -> Policy:
+            if single:
+                return Policy.from_nsg(single, service_tags=tags, **common)  # type: ignore[arg-type]
+            return Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common)  # type: ignore[arg-type]
+
+        label = single or f"subnet={subnet} nic={nic}"
+        if ref is not None and Path(ref).is_dir():  # the flows replay with the file in force at each hour
+            from ..tags.versions import TagVersions, VersionedPolicy
+
+            return label, VersionedPolicy(TagVersions.from_dir(ref), build)
+        return label, build(load_tags(ref))
 
     if not any(getattr(args, a) for a in ("old_nsg", "new_nsg", "old_subnet_nsg", "new_subnet_nsg", "old_nic_nsg",
                                           "new_nic_nsg", "old_service_tags", "new_service_tags", "old_effective",
@@ -90,16 +103,24 @@ def cmd_diff(args: argparse.Namespace) -> int:
     new_ref, new = side("new")
     d = diff(old, new, flows=args.flows or None, storage_options=storage_options(args.storage_option))
     empty = d.flows_read.nothing_read if d.flows_read is not None else None
+    if not args.flows:
+        for s in (old, new):
+            if not hasattr(s, "versions"):
+                warn_stale(s.service_tags)
     if args.json:
         doc = d.to_dict()
         doc["old"] = {"nsg": old_ref, "service_tags": old.service_tags.source}
         doc["new"] = {"nsg": new_ref, "service_tags": new.service_tags.source}
+        for key, s in (("old", old), ("new", new)):
+            doc[key]["serviceTags"] = source_doc(s.service_tags)
+            if hasattr(s, "versions"):
+                doc[key]["service_tag_versions"] = s.to_dict()
         if empty:
             doc["error"] = f"--flows {' '.join(args.flows)}: {empty}"
         dump_json(doc)
     else:
-        print(f"old: {old_ref} with {old.service_tags.source}")
-        print(f"new: {new_ref} with {new.service_tags.source}")
+        print(f"old: {old_ref} with {_tags_text(old)}")
+        print(f"new: {new_ref} with {_tags_text(new)}")
         print(f"{len(d.changes)} region(s) of the flow space change decision or deciding rule")
         _print_regions(d.changes)
         if args.flows and not empty:
@@ -112,6 +133,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if empty:  # replaying nothing is not a diff of the recorded flows: say what was found instead
         raise AduFwError(f"--flows {' '.join(args.flows)}: {empty}")
     return EXIT_FINDINGS if d else EXIT_OK
+
+
+def _tags_text(side: Any) -> str:
+    if not hasattr(side, "versions"):
+        return side.service_tags.source
+    used = side.to_dict()
+    if not used:
+        return f"the files in {side.versions.source} (regions: the newest, {side.versions.files[-1].name})"
+    per = "; ".join(f"{u['label']} for {u['hour_count']} hour(s)" for u in used)
+    return f"the files in {side.versions.source} by hour ({per}; regions: the newest, {side.versions.files[-1].name})"
 
 
 TEXT_ITEMS = 12  # text output abbreviates long lists (and says how many it left out); --json never does
@@ -139,8 +170,11 @@ def register(sub: Any) -> None:
     for which in ("old", "new"):
         p.add_argument(f"--{which}-subnet-nsg", metavar="FILE[:NAME]")
         p.add_argument(f"--{which}-nic-nsg", metavar="FILE[:NAME]")
-    p.add_argument("--old-service-tags", metavar="FILE", help="default: the newest embedded file")
-    p.add_argument("--new-service-tags", metavar="FILE", help="default: the newest embedded file")
+    p.add_argument("--service-tags", metavar="FILE|DIR",
+                   help="service tags of both sides; a folder of weekly files replays each --flows hour with the file "
+                   "in force then (the regions use its newest file). Default: the newest stored, else embedded, file")
+    p.add_argument("--old-service-tags", metavar="FILE|DIR", help="the old side's (default: --service-tags)")
+    p.add_argument("--new-service-tags", metavar="FILE|DIR", help="the new side's (default: --service-tags)")
     p.add_argument("--flows", metavar="PATH", nargs="+",
                    help="flow logs to replay through both sides (files, directories, globs or fsspec URLs, any shape)")
     p.add_argument("--storage-option", metavar="KEY=VALUE", action="append", default=[],
@@ -154,6 +188,6 @@ def register(sub: Any) -> None:
     p.add_argument("--new-effective", metavar="FILE", help="effective rules as the new side (e.g. against the template)")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[])
     p.add_argument("--asg", metavar="NAME=IP[,IP...]", action="append", default=[])
-    p.add_argument("--param", metavar="NAME=VALUE", action="append", default=[])
+    template_options(p.add_argument_group("ARM templates"))
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_diff)

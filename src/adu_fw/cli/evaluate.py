@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import AduFwError
 from ..render import Progress, dump_json
-from .common import EXIT_FINDINGS, EXIT_OK, common_options, firewall_of, policy_of, policy_options
+from .common import EXIT_FINDINGS, EXIT_OK, common_options, policy_options, replay_policy_of, source_doc, warn_stale
 
 
 def _open_flows(path: str, batch_rows: int) -> Any:
@@ -50,7 +50,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    policy = firewall_of(args) if args.firewall_policy else policy_of(args)
+    from ..tags.versions import VersionedPolicy, time_ms
+
+    policy = replay_policy_of(args)  # --service-tags DIR: each row with the file in force at its `time`
+    versioned = isinstance(policy, VersionedPolicy)
+    newest_ms: int | None = None
     total, batches = _open_flows(args.flows, args.batch_rows)
     writer: Any = None
     counts = {"rows": 0, "allowed": 0, "denied": 0, "rejected": 0}
@@ -66,6 +70,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 if not to_parquet and pa.types.is_dictionary(col.type):
                     col = col.cast(pa.string())
                 out = out.append_column(name, col)
+            if versioned:  # which file decided each row
+                labels = [v.label for v in policy.versions.files]
+                choice = policy.last_choice
+                col = pa.array([labels[-1]] * out.num_rows) if choice is None else pa.array(labels).take(pa.array(choice))
+                out = out.append_column("service_tags", col)
+            times = time_ms(batch)
+            if times is not None and (~times[1]).any():
+                top = int(times[0][~times[1]].max())
+                newest_ms = top if newest_ms is None else max(newest_ms, top)
             if writer is None:
                 writer = pq.ParquetWriter(args.out, out.schema) if to_parquet else pacsv.CSVWriter(args.out, out.schema)
             writer.write_table(out)
@@ -89,8 +102,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not counts["rows"]:  # nothing read is never success
         raise AduFwError(f"{args.flows}: no flow row in it (a header and no row); nothing evaluated")
     counts["evaluated"] = counts["rows"] - counts["rejected"]
+    import datetime as _dt
+
+    newest = None if newest_ms is None else _dt.datetime.fromtimestamp(newest_ms / 1000, _dt.timezone.utc)
+    used = policy.versions.at(newest) if versioned and newest is not None else None
+    warn_stale(policy.versions.tags(policy.versions.files.index(used)) if used else policy.service_tags, newest)
+    versions_doc = policy.to_dict() if versioned else None
     if args.json:
-        dump_json({"counts": counts, "rejected_by_reason": rejects, "out": args.out})
+        doc = {"counts": counts, "rejected_by_reason": rejects, "out": args.out,
+               "serviceTags": source_doc(policy.service_tags)}
+        if versioned:
+            doc["service_tag_versions"] = versions_doc
+            doc["rows_without_time"] = policy.untimed
+        dump_json(doc)
     else:
         print(
             f"{counts['rows']:,} rows: {counts['evaluated']:,} evaluated ({counts['allowed']:,} allowed, "
@@ -98,6 +122,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         for reason, n in sorted(rejects.items(), key=lambda kv: -kv[1]):
             print(f"  rejected {n:,}: {reason}")
+        if versioned:
+            from .replay import versions_text
+
+            notes = [f"{policy.untimed:,} row(s) without a time were decided by the newest file"] if policy.untimed else []
+            print(versions_text({"service_tag_versions": versions_doc, "service_tag_notes": notes or ["by row time"]}))
+        else:
+            from .common import tags_line
+
+            print(tags_line(policy.service_tags, args))
     return EXIT_FINDINGS if counts["rejected"] else EXIT_OK
 
 

@@ -7,18 +7,29 @@ from typing import Any
 import re
 import sys
 
-from ..nsg import split_ref
-from ..policy import Policy
-from ..sources import read_nsgs_any
-from ..render import dump_json
-from ..rules import CONTEXT_TAGS
 from ..errors import AduFwError
-from .common import EXIT_FINDINGS, EXIT_OK, common_options, kv, params, tags_of
+from ..render import dump_json
+from .common import EXIT_FINDINGS, EXIT_OK, common_options, deployment_of, kv, params, tags_of, template_options
+
+
+def _chosen(nsgs: list[Any], only: str | None, path: str) -> list[Any]:
+    """Every NSG, or the one ``FILE:NAME`` selects (by name, symbolic name, naming variable, #N)."""
+    from ..nsg import select_nsg
+
+    if not only:
+        return list(nsgs)
+    return [select_nsg(nsgs, only, path)]
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from ..nsg import split_ref
+    from ..policy import Policy
+    from ..rules import CONTEXT_TAGS
+    from ..sources import read_nsgs_any
+
     tags = tags_of(args)
     template_params = params(args)
+    deployment = deployment_of(args)
     files = []
     total = 0
     refs = list(args.files) + list(args.terraform_plan or [])
@@ -28,16 +39,25 @@ def cmd_lint(args: argparse.Namespace) -> int:
     read: dict[str, Any] = {}
     for ref in refs:
         path, only = split_ref(ref)
-        nsgs, file_warnings, kind = read_nsgs_any(path, params=template_params, assume_unknown=args.assume_unknown)
+        nsgs, file_warnings, kind = read_nsgs_any(path, params=template_params, assume_unknown=args.assume_unknown,
+                                                  deployment=deployment)
         read[ref] = nsgs
+        # what an ARM document held but could not be read: NSG instances lost in a loop are problems
+        doc_problems = [{"record": p.where or None, "field": None, "message": p.message, "text": f"{path}: {p}",
+                         "nsg": None, "rule": None} for p in getattr(nsgs, "problems", []) if p.kind == "error"]
+        doc_warnings = [str(p) for p in getattr(nsgs, "problems", []) if p.kind != "error"]
+        total += len(doc_problems)
         entries = []
-        for nsg in nsgs:
-            if only and only.lower() not in (nsg.name.lower(), (nsg.raw_name or "").lower()):
-                continue
+        for nsg in _chosen(nsgs, only, path):
             problems = [
                 {"record": e.record, "field": e.field, "message": e.message, "text": str(e),
                  "nsg": nsg.name, "rule": _rule_of(e.record)} for e in nsg.errors
             ]
+            for u in getattr(nsg, "unread", []):  # a rule not read is never "ok"
+                rec = f"NSG {nsg.name!r} rule {u.name!r}"
+                msg = f"not read, cannot be resolved offline: {u.reason}"
+                problems.append({"record": rec, "field": None, "message": msg, "text": f"{path}: {rec}: {msg}",
+                                 "nsg": nsg.name, "rule": u.name})
             for rule in nsg.rules:
                 for side, fld in ((rule.source, "sourceAddressPrefix"), (rule.destination, "destinationAddressPrefix")):
                     if side.tag and side.tag.lower() not in CONTEXT_TAGS and side.tag not in tags:
@@ -54,20 +74,21 @@ def cmd_lint(args: argparse.Namespace) -> int:
             total += len(problems)
             entries.append(
                 {"name": nsg.name, "rules": len(nsg.rules), "problems": problems,
-                 "warnings": list(nsg.warnings) + [w for w in file_warnings if _about(w, nsg)]}
+                 "warnings": list(nsg.warnings) + [w for w in file_warnings if _about(w, nsg)],
+                 "unread": [u.name for u in getattr(nsg, "unread", [])], "aliases": list(getattr(nsg, "aliases", [])),
+                 "path": getattr(nsg, "path", "")}
             )
-        files.append({"file": path, "kind": kind, "nsgs": entries})
+        files.append({"file": path, "kind": kind, "nsgs": entries, "problems": doc_problems, "warnings": doc_warnings,
+                      "not_deployed": list(getattr(nsgs, "skipped", []))})
     deep: list[dict[str, Any]] = []
     if args.deep:
         from ..anomalies import anomalies
 
         for ref in refs:
             path, only = split_ref(ref)
-            for nsg in read[ref]:
-                if only and only.lower() not in (nsg.name.lower(), (nsg.raw_name or "").lower()):
-                    continue
-                if nsg.errors:
-                    continue  # reported above; a broken NSG has no meaning to analyse
+            for nsg in _chosen(read[ref], only, path):
+                if nsg.errors or getattr(nsg, "unread", None):
+                    continue  # reported above; a broken or partly read NSG has no meaning to analyse
                 policy = Policy(
                     single=nsg,
                     virtual_network=args.vnet,
@@ -82,6 +103,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
         dump_json({"files": files, "problems": total, "anomalies": deep if args.deep else None})
     else:
         for f in files:
+            for p in f["problems"]:
+                print(f"  error: {p['text']}")
+            for w in f["warnings"]:
+                print(f"  warning: {f['file']}: {w}")
+            for n in f["not_deployed"]:
+                print(f"  note: {f['file']}: not deployed with these parameters: {n}")
             for n in f["nsgs"]:
                 status = f"{len(n['problems'])} problem(s)" if n["problems"] else "ok"
                 print(f"{f['file']}: NSG {n['name']}: {n['rules']} rule(s), {status}")
@@ -119,6 +146,8 @@ def _sarif(files: list[dict[str, Any]], deep: list[dict[str, Any]], template_par
 
     results = []
     for f in files:
+        for p in f["problems"]:
+            results.append(Result(lint_kind(p), p["text"], file=f["file"], properties={"field": None, "record": p["record"]}))
         for n in f["nsgs"]:
             for p in n["problems"]:
                 results.append(Result(lint_kind(p), p["text"], file=f["file"], nsg=n["name"], rule=p.get("rule"),
@@ -147,9 +176,7 @@ def register(sub: Any) -> None:
                    help="plan values unknown until apply: a problem naming resource and attribute (default), or *")
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                    help="text (default), json (as --json) or sarif (SARIF 2.1.0 for code scanning)")
-    p.add_argument(
-        "--param", metavar="NAME=VALUE", action="append", default=[], help="ARM template parameter (JSON or text)"
-    )
+    template_options(p.add_argument_group("ARM templates"))
     p.add_argument("--deep", action="store_true",
                    help="also find shadowed, redundant, generalizing and correlated rules, exactly, with witness flows")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[], help="VirtualNetwork space (for --deep)")

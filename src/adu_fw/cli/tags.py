@@ -1,4 +1,4 @@
-"""`adu-fw tags`: lookup, show, list, diff of service-tag files."""
+"""`adu-fw tags`: lookup, show, list, diff of service-tag files; update and versions of the store."""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +7,7 @@ from typing import Any
 
 from ..errors import AduFwError
 from ..render import dump_json, table
-from .common import EXIT_FINDINGS, EXIT_OK, common_options, source_doc, tags_of
-from ..servicetags import load_cached
+from .common import EXIT_FINDINGS, EXIT_OK, common_options, load_tags, source_doc, tags_line, tags_of
 
 
 def cmd_tags_lookup(args: argparse.Namespace) -> int:
@@ -24,6 +23,7 @@ def cmd_tags_lookup(args: argparse.Namespace) -> int:
         if r["tags"]:
             table(["tag", "prefix"], [(t["name"], t["prefix"]) for t in r["tags"]])
         print()
+    print(tags_line(tags, args))
     return EXIT_OK
 
 
@@ -34,7 +34,7 @@ def cmd_tags_show(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise AduFwError(str(exc.args[0])) from None
     if args.json:
-        dump_json(tag.to_dict())
+        dump_json({**tag.to_dict(), "serviceTags": source_doc(tags)})
         return EXIT_OK
     feats = ",".join(tag.network_features) if tag.network_features is not None else "(null)"
     print(f"name:           {tag.name}")
@@ -48,6 +48,7 @@ def cmd_tags_show(args: argparse.Namespace) -> int:
     print(f"prefixes:       {len(tag.ipv4_prefixes)} IPv4, {len(tag.ipv6_prefixes)} IPv6")
     for p in tag.address_prefixes:
         print(f"  {p}")
+    print(tags_line(tags, args))
     return EXIT_OK
 
 
@@ -97,13 +98,14 @@ def cmd_tags_list(args: argparse.Namespace) -> int:
         ],
     )
     print(f"\n{len(selected)} of {len(tags)} tags ({tags.source})")
+    print(tags_line(tags, args))
     return EXIT_OK
 
 
 def cmd_tags_diff(args: argparse.Namespace) -> int:
-    old = load_cached(args.old)
+    old = load_tags(args.old)
     new_ref = args.new if args.new is not None else args.service_tags
-    new = load_cached(new_ref)
+    new = load_tags(new_ref)
     diff = old.diff(new)
     if args.tag:
         if args.tag not in old and args.tag not in new:
@@ -191,8 +193,59 @@ def _diff_warnings(old: Any, new: Any) -> list[str]:
     return out
 
 
+def cmd_tags_update(args: argparse.Namespace) -> int:
+    from ..tags.download import update
+
+    date = None
+    if args.date:
+        import datetime as _dt
+
+        try:
+            date = _dt.datetime.strptime(args.date.replace("-", ""), "%Y%m%d").date()
+        except ValueError:
+            raise AduFwError(f"--date expects YYYYMMDD or YYYY-MM-DD, got {args.date!r}") from None
+    up = update(args.cloud, source=args.source, directory=args.dir, timeout=args.timeout, date=date)
+    if args.json:
+        dump_json(up.to_dict())
+        return EXIT_OK
+    t = up.tags
+    what = "stored" if up.created else "already stored (the same bytes; nothing changed)"
+    print(f"{what}: {up.path.name} in {up.path.parent}")
+    print(f"  {t.cloud}, changeNumber {t.change_number}, {len(t):,} tags, {t.prefix_count:,} prefixes, "
+          f"dated {t.date} (by {up.dated_by})")
+    if up.page:
+        print(f"  page: {up.page}")
+    print(f"  file: {up.url}")
+    return EXIT_OK
+
+
+def cmd_tags_versions(args: argparse.Namespace) -> int:
+    from ..servicetags import load_cached
+    from ..tags import store
+
+    directory = store.versions_dir(args.dir)
+    rows = []
+    default = store.default_file(args.dir)
+    for v in store.stored(args.dir) + store.embedded():
+        tags = load_cached(v.path)
+        rows.append({**v.to_dict(), "changeNumber": tags.change_number, "tags": len(tags),
+                     "prefixes": tags.prefix_count, "default": v.path == default.path,
+                     "stored": not v.embedded})
+    if args.json:
+        dump_json({"dir": str(directory), "default": str(default.path), "versions": rows})
+        return EXIT_OK
+    stored = [r for r in rows if r["stored"]]
+    print(f"versions directory: {directory} ({len(stored)} stored version(s))")
+    table(
+        ["file", "where", "cloud", "changeNumber", "date", "tags", "prefixes", ""],
+        [(r["file"], "stored" if r["stored"] else "embedded", r["cloud"], r["changeNumber"], r["date"],
+          f"{r['tags']:,}", f"{r['prefixes']:,}", "default" if r["default"] else "") for r in rows],
+    )
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
-    tags = sub.add_parser("tags", help="Azure service tags: lookup, show, list, diff")
+    tags = sub.add_parser("tags", help="Azure service tags: lookup, show, list, diff, update, versions")
     tsub = tags.add_subparsers(dest="tags_command", metavar="SUBCOMMAND")
     tsub.required = True
 
@@ -216,11 +269,41 @@ def register(sub: Any) -> None:
     p = tsub.add_parser(
         "diff",
         help="what changed between two service-tag files (exit 1 when anything did)",
-        description="Compare two service-tag files. NEW defaults to --service-tags, or the newest embedded file.",
+        description="Compare two service-tag files. NEW defaults to --service-tags, or the default file (the newest "
+        "stored Public version, else the newest embedded file).",
     )
-    p.add_argument("old", metavar="OLD", help="older file (path, or embedded date such as 20240603)")
-    p.add_argument("new", metavar="NEW", nargs="?", help="newer file (path, or embedded date)")
+    p.add_argument("old", metavar="OLD", help="older file (path, or a stored or embedded version by date, e.g. 20240603)")
+    p.add_argument("new", metavar="NEW", nargs="?", help="newer file (path, or a stored or embedded version by date)")
     p.add_argument("--tag", metavar="NAME", help="only this tag; also lists its added/removed prefixes")
     p.add_argument("--prefixes", action="store_true", help="list every added/removed prefix")
     common_options(p)
     p.set_defaults(func=cmd_tags_diff)
+
+    from ..tags.store import CLOUDS
+
+    p = tsub.add_parser(
+        "update",
+        help="download the current weekly file of a cloud and keep it as a version",
+        description="Find the current JSON link on Microsoft's download page for the cloud, download it, validate "
+        "it as a whole service-tag file and keep it under its own name in the versions directory (never "
+        "overwriting a version; a failed or partial download leaves the directory as it was). Proxies come from "
+        "HTTPS_PROXY / HTTP_PROXY / NO_PROXY. Exit 2 naming the URL when anything fails.",
+    )
+    p.add_argument("--cloud", choices=CLOUDS, default=None, help="default: Public (or the cloud of --from's file)")
+    p.add_argument("--from", dest="source", metavar="URL|PATH",
+                   help="a page to find the link on instead of Microsoft's (a mirror, an air-gapped copy), or the "
+                   "JSON file itself (weekly download or az network list-service-tags / REST output)")
+    p.add_argument("--dir", metavar="DIR", help="versions directory (default: $ADU_FW_TAGS_DIR, else the user data dir)")
+    p.add_argument("--date", metavar="YYYYMMDD", help="the date of a file whose name carries none (REST/az output)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="for each connection and for the whole transfer (default 60)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_tags_update)
+
+    p = tsub.add_parser(
+        "versions",
+        help="every stored (and embedded) version: cloud, changeNumber, date, prefixes; which one is the default",
+    )
+    p.add_argument("--dir", metavar="DIR", help="versions directory (default: $ADU_FW_TAGS_DIR, else the user data dir)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_tags_versions)
