@@ -271,15 +271,21 @@ def bench_doors(args: argparse.Namespace) -> None:
             v = policy.check(d, int(cols["protocol"][i]), src, int(cols["src_port"][i]), dst, int(cols["dst_port"][i]))
             assert names[fa_rules[i]] == v.rule, (i, names[fa_rules[i]], v.rule)
 
+    def workload(policy, flows, table, name):
+        """(compiled, flow arrays) of a workload whose door and classify are checked to agree, and
+        a sample of it against the reference evaluator."""
+        compiled = policy.compile()
+        fa = flow_arrays(flows)
+        rule, _ = classify(compiled, fa, 1)
+        check_sample(policy, rule, flows)
+        assert policy.evaluate(table, threads=1).column("rule_index").to_numpy().tolist() == rule.tolist(), f"{name}: doors disagree"
+        return compiled, fa
+
     # W3: W1 plus 10% rules naming source ports, as an Arrow table (uint32, uint16, uint8, dictionary)
     w3 = w3_policy()
-    c3 = w3.compile()
     flows3 = w3_flows(n)
     table3 = as_table(flows3)
-    fa3 = flow_arrays(flows3)
-    r3, _ = classify(c3, fa3, 1)
-    check_sample(w3, r3, flows3)
-    assert w3.evaluate(table3, threads=1).column("rule_index").to_numpy().tolist() == r3.tolist(), "W3: doors disagree"
+    c3, fa3 = workload(w3, flows3, table3, "W3")
     got = _best_of({"copy": lambda: {k: v.copy() for k, v in flows3.items()}, "classify": lambda: classify(c3, fa3, 1),
                     "evaluate": lambda: w3.evaluate(table3, threads=1)}, 7)
     t_copy, t_cls3, t_ev3 = got["copy"], got["classify"], got["evaluate"]
@@ -306,13 +312,9 @@ def bench_doors(args: argparse.Namespace) -> None:
     # W1 as IPv6: uint64 halves (zero copy) and fixed_size_binary(16) (one pass to halves)
     m = min(n, 4_000_000)
     w6 = w1_v6_policy()
-    c6 = w6.compile()
     flows6 = w1_v6_flows(m)
     table6 = as_v6_table(flows6)
-    fa6 = flow_arrays(flows6)
-    r6, _ = classify(c6, fa6, 1)
-    check_sample(w6, r6, flows6)
-    assert w6.evaluate(table6, threads=1).column("rule_index").to_numpy().tolist() == r6.tolist(), "IPv6: doors disagree"
+    c6, fa6 = workload(w6, flows6, table6, "IPv6")
     got = _best_of({f"W1 IPv6 classify, halves, 1 thread ({c6.matcher().v6_path})": lambda: classify(c6, fa6, 1),
                     "W1 IPv6 Policy.evaluate(uint64 halves), 1 thr": lambda: w6.evaluate(flows6, threads=1),
                     "W1 IPv6 Policy.evaluate(fixed_size_binary(16))": lambda: w6.evaluate(table6, threads=1)})

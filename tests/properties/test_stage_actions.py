@@ -25,6 +25,8 @@ from adu_fw.errors import PolicyError
 from adu_fw.evaluate import classify
 from adu_fw.flowtable import flow_arrays
 
+from matchkit import Variant, matchers
+
 V4 = ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "10.0.0.4/32", "10.0.1.0/24", "8.8.8.0/24", "20.119.27.192/26",
       "128.0.0.0/1", "255.255.255.255/32", "0.0.0.0/32", "172.16.0.0/12"]
 V6 = ["::/0", "2001:db8::/32", "2001:db8::4/128", "2001:db8:1::/64", "2603:1030:210:11::200/122", "fc00::/7",
@@ -129,26 +131,6 @@ def _flows(lists, seed, n):
     return rows
 
 
-class _Variant:
-    def __init__(self, compiled, matcher):
-        self.arrays, self.labels, self._m = compiled.arrays, compiled.labels, matcher
-
-    def matcher(self):
-        return self._m
-
-
-def matchers(arrays):
-    """Every classify path over the same arrays: lanes (AVX2 where the CPU has it, and scalar), the
-    cross tables without lanes, the bitsets without cross tables."""
-    lanes = fast_tables(arrays)
-    yield Matcher(dict(arrays, **lanes))
-    scalar = Matcher(dict(arrays, **lanes))
-    scalar.simd = False
-    yield scalar
-    yield Matcher(arrays)
-    yield Matcher({k: v for k, v in arrays.items() if not k.startswith("cross")})
-
-
 def build(lists, actions, nomatch, stages):
     classifiers = [build_classifier(r, PORTED_TCP_UDP) for r in lists]
     n = sum(len(r) for r in lists)
@@ -193,11 +175,11 @@ def check_all_paths(compiled, rows, rule, allow, reps=1):
         paths4.add(m.v4_path)
         paths6.add(m.v6_path)
         for threads in (1, 2):
-            r, a = classify(_Variant(compiled, m), fa, threads)
+            r, a = classify(Variant(compiled, m), fa, threads)
             assert r.tolist() == rule and a.tolist() == allow, (m.v4_path, m.v6_path, threads)
             for sub, fas in ((v4, fa4), (v6, fa6)):
                 if sub:
-                    r, a = classify(_Variant(compiled, m), fas, threads)
+                    r, a = classify(Variant(compiled, m), fas, threads)
                     assert r.tolist() == [rule[i] for i in sub] and a.tolist() == [allow[i] for i in sub], (
                         m.v4_path, m.v6_path, threads)
     return paths4, paths6
@@ -261,7 +243,7 @@ def test_nsg_style_arrays_keep_their_meaning():
             (1, 6, ipaddress.ip_address("10.0.0.1"), 5, ipaddress.ip_address("8.8.8.8"), 80)]
     fa = flow_arrays(_columns(rows))
     for arrays in (a, raw):
-        r, al = classify(_Variant(CompiledPolicy(arrays, labels), Matcher(dict(arrays, **fast_tables(arrays)))), fa, 1)
+        r, al = classify(Variant(CompiledPolicy(arrays, labels), Matcher(dict(arrays, **fast_tables(arrays)))), fa, 1)
         assert r.tolist() == [0, 3] and al.tolist() == [0, 1]
 
 
