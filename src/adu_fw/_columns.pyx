@@ -39,36 +39,45 @@ cdef inline bint _valid(const uint8_t* bits, Py_ssize_t i) noexcept nogil:
     return bits == NULL or (bits[i >> 3] >> (i & 7)) & 1
 
 
-cdef Py_ssize_t _narrow(const src_t* v, Py_ssize_t n, const uint8_t* bits, Py_ssize_t off, uint64_t top,
-                        dst_t* out, dst_t fill, uint8_t* bad) noexcept nogil:
+cdef Py_ssize_t _kernel(const src_t* v, Py_ssize_t n, const uint8_t* bits, Py_ssize_t off, uint64_t top,
+                        const int16_t* table, dst_t* out, dst_t fill, uint8_t* bad) noexcept nogil:
+    """Without ``table``: out = v where 0 <= v <= top. With it: out = table[v] where v < top (the
+    table's size) and the entry is >= 0. Invalid or null rows get ``fill``; returns their count."""
     cdef Py_ssize_t i, count = 0
     cdef bint ok
+    cdef int16_t c
     for i in range(n):
         ok = v[i] >= 0 and <uint64_t>v[i] <= top and _valid(bits, off + i)
-        out[i] = <dst_t>v[i] if ok else fill
+        if table != NULL:  # the same for every row
+            c = table[v[i]] if ok else -1
+            ok = c >= 0
+            out[i] = <dst_t>c if ok else fill
+        else:
+            out[i] = <dst_t>v[i] if ok else fill
         count += not ok
         if bad != NULL:
             bad[i] = not ok
     return count
 
 
-cdef Py_ssize_t _narrow_to(const uint8_t* raw, bint signed, int width, Py_ssize_t n, const uint8_t* bits, Py_ssize_t off,
-                           uint64_t top, dst_t* out, dst_t fill, uint8_t* bad) noexcept nogil:
+cdef Py_ssize_t _dispatch(const uint8_t* raw, bint signed, int width, Py_ssize_t n, const uint8_t* bits, Py_ssize_t off,
+                          uint64_t top, const int16_t* table, dst_t* out, dst_t fill, uint8_t* bad) noexcept nogil:
+    """``_kernel`` for the integer type of the bytes at ``raw``."""
     if signed:
         if width == 1:
-            return _narrow(<const int8_t*>raw, n, bits, off, top, out, fill, bad)
+            return _kernel(<const int8_t*>raw, n, bits, off, top, table, out, fill, bad)
         if width == 2:
-            return _narrow(<const int16_t*>raw, n, bits, off, top, out, fill, bad)
+            return _kernel(<const int16_t*>raw, n, bits, off, top, table, out, fill, bad)
         if width == 4:
-            return _narrow(<const int32_t*>raw, n, bits, off, top, out, fill, bad)
-        return _narrow(<const int64_t*>raw, n, bits, off, top, out, fill, bad)
+            return _kernel(<const int32_t*>raw, n, bits, off, top, table, out, fill, bad)
+        return _kernel(<const int64_t*>raw, n, bits, off, top, table, out, fill, bad)
     if width == 1:
-        return _narrow(<const uint8_t*>raw, n, bits, off, top, out, fill, bad)
+        return _kernel(<const uint8_t*>raw, n, bits, off, top, table, out, fill, bad)
     if width == 2:
-        return _narrow(<const uint16_t*>raw, n, bits, off, top, out, fill, bad)
+        return _kernel(<const uint16_t*>raw, n, bits, off, top, table, out, fill, bad)
     if width == 4:
-        return _narrow(<const uint32_t*>raw, n, bits, off, top, out, fill, bad)
-    return _narrow(<const uint64_t*>raw, n, bits, off, top, out, fill, bad)
+        return _kernel(<const uint32_t*>raw, n, bits, off, top, table, out, fill, bad)
+    return _kernel(<const uint64_t*>raw, n, bits, off, top, table, out, fill, bad)
 
 
 def _layout(values):
@@ -103,30 +112,15 @@ def narrow(values, const uint8_t[::1] validity, Py_ssize_t offset, uint64_t top,
     if out.dtype.itemsize == 1:
         o8 = out
         with nogil:
-            count = _narrow_to(&raw[0], k, w, n, bits, offset, top, &o8[0], <uint8_t>fill, bp)
+            count = _dispatch(&raw[0], k, w, n, bits, offset, top, NULL, &o8[0], <uint8_t>fill, bp)
     elif out.dtype.itemsize == 2:
         o16 = out
         with nogil:
-            count = _narrow_to(&raw[0], k, w, n, bits, offset, top, &o16[0], <uint16_t>fill, bp)
+            count = _dispatch(&raw[0], k, w, n, bits, offset, top, NULL, &o16[0], <uint16_t>fill, bp)
     else:
         o32 = out
         with nogil:
-            count = _narrow_to(&raw[0], k, w, n, bits, offset, top, &o32[0], <uint32_t>fill, bp)
-    return count
-
-
-cdef Py_ssize_t _map(const src_t* idx, Py_ssize_t n, const uint8_t* bits, Py_ssize_t off, const int16_t* table,
-                     Py_ssize_t size, uint8_t* out, uint8_t fill, uint8_t* bad) noexcept nogil:
-    cdef Py_ssize_t i, count = 0
-    cdef int16_t c
-    for i in range(n):
-        c = table[idx[i]] if idx[i] >= 0 and <uint64_t>idx[i] < <uint64_t>size else -1
-        if not _valid(bits, off + i):
-            c = -1
-        out[i] = <uint8_t>c if c >= 0 else fill
-        count += c < 0
-        if bad != NULL:
-            bad[i] = c < 0
+            count = _dispatch(&raw[0], k, w, n, bits, offset, top, NULL, &o32[0], <uint32_t>fill, bp)
     return count
 
 
@@ -139,7 +133,6 @@ def map_codes(indices, const uint8_t[::1] validity, Py_ssize_t offset, const int
     cdef Py_ssize_t n = indices.shape[0], size = table.shape[0], count = 0
     cdef const uint8_t[::1] raw = indices.view("u1") if n else b"\0"
     cdef const uint8_t* bits = &validity[0] if validity.shape[0] else NULL
-    cdef const uint8_t* r
     cdef const int16_t* tp = &table[0] if size else NULL
     cdef uint8_t* bp = NULL
     if out.shape[0] != n or (bits != NULL and validity.shape[0] * 8 < offset + n) or (bad is not None and bad.shape[0] != n):
@@ -148,26 +141,15 @@ def map_codes(indices, const uint8_t[::1] validity, Py_ssize_t offset, const int
         return 0
     if bad is not None:
         bp = &bad[0]
-    r = &raw[0]
     cdef bint signed = kind == "i"
     cdef int w = width
+    if size == 0:
+        out[:] = fill
+        if bp != NULL:
+            bad[:] = 1
+        return n
     with nogil:
-        if signed and w == 1:
-            count = _map(<const int8_t*>r, n, bits, offset, tp, size, &out[0], fill, bp)
-        elif signed and w == 2:
-            count = _map(<const int16_t*>r, n, bits, offset, tp, size, &out[0], fill, bp)
-        elif signed and w == 4:
-            count = _map(<const int32_t*>r, n, bits, offset, tp, size, &out[0], fill, bp)
-        elif signed:
-            count = _map(<const int64_t*>r, n, bits, offset, tp, size, &out[0], fill, bp)
-        elif w == 1:
-            count = _map(<const uint8_t*>r, n, bits, offset, tp, size, &out[0], fill, bp)
-        elif w == 2:
-            count = _map(<const uint16_t*>r, n, bits, offset, tp, size, &out[0], fill, bp)
-        elif w == 4:
-            count = _map(<const uint32_t*>r, n, bits, offset, tp, size, &out[0], fill, bp)
-        else:
-            count = _map(<const uint64_t*>r, n, bits, offset, tp, size, &out[0], fill, bp)
+        count = _dispatch(&raw[0], signed, w, n, bits, offset, <uint64_t>(size - 1), tp, &out[0], fill, bp)
     return count
 
 
