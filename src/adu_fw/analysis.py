@@ -2,7 +2,10 @@
 
 The report reconciles (``tuples_read == evaluated + rejected``), compares decisions and rules
 with the log (flow-log names ``UserRule_x`` / ``DefaultRule_x`` against the computed ones,
-case-insensitively; AVNM, platform and ``unspecified`` rules are not comparable), and counts hits
+case-insensitively; when the policy has AVNM security admin rules, every other logged name but
+``PlatformRule`` and ``unspecified`` is an admin rule's, compared by name with or without the
+``_<guid>`` VNet flow logs append; without admin rules, AVNM, platform and ``unspecified`` rules are
+not comparable), and counts hits
 per rule, rules never hit, top talkers, denied flows by port and traffic to and from a service tag.
 Aggregates are merged batch by batch, so memory follows the number of distinct keys, not tuples.
 """
@@ -18,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _prefix
+from .adminrules import AdminMatches, admin_names, logged_admin_rule, strip_log_suffix
 from .compile import _Intervals
 from .evaluate import evaluate
 from .flowlogs import FlowLogStream
@@ -103,6 +107,7 @@ class Report:
     tag: str | None = None
     tag_counts: dict[str, Counter] = field(default_factory=lambda: {"Inbound": Counter(), "Outbound": Counter()})
     labels: dict[str, list[Any]] = field(default_factory=dict)
+    admin_matched: dict[int, int] = field(default_factory=dict)  # rule_index -> flows its admin stage matched first
 
     @property
     def talkers(self) -> Counter:
@@ -156,6 +161,9 @@ class Report:
                     "priority": self.labels["priority"][i],
                     "access": self.labels["access"][i],
                     "log_rule": self.labels["log_rule"][i],
+                    "layer": self.labels["layer"][i] if "layer" in self.labels else None,
+                    **({"matched": self.admin_matched.get(i, h[0] if h else 0)}
+                       if "layer" in self.labels and self.labels["layer"][i] == "admin" else {}),
                     "flows": h[0] if h else 0,
                     "bytes": h[1] if h else 0,
                     "first_seen": h[2].isoformat() if h and h[2] is not None else None,
@@ -178,7 +186,9 @@ class Report:
                 "examples": self.examples,
             },
             "rules": rules,
-            "unused_rules": [f"{r['nsg']}/{r['rule']} ({r['direction']}, {r['priority']})" for r in rules if r["flows"] == 0],
+            "unused_rules": [f"{r['nsg']}/{r['rule']} ({r['direction']}, {r['priority']})" for r in rules
+                             if r["flows"] == 0 and not r.get("matched")],
+            "admin_rules": [r for r in rules if r["layer"] == "admin"],
             "top_talkers": [{"src_ip": _address_text(k), "flows": n} for k, n in self.talker_counts.most_common(10)],
             "denied_by_port": [
                 {"protocol": int(p), "dst_port": int(port), "flows": n} for (p, port), n in self.denied_ports.most_common()
@@ -244,6 +254,7 @@ def analyze(
             raise PolicyError(f"unknown service tag {tag!r} (not in {policy.service_tags.source})", field="--tag")
         report.tag = found.name
         matcher = TagMatcher(found.address_prefixes)
+    admin = AdminMatches.of(policy, compiled.labels)
     pairs = stream.pairs() if hasattr(stream, "pairs") else ((b, None) for b in stream)
     for batch, parsed in pairs:
         flows = parsed if parsed is not None else flow_arrays(batch)
@@ -257,6 +268,9 @@ def analyze(
             for reason, n in Counter(verdicts.column("reject_reason").drop_null().to_pylist()).items():
                 report.rejected_by_evaluation["evaluation: " + reason] += n
         report.evaluated += int(ok.sum())
+        if admin is not None:
+            admin.add(flows, ok, threads)
+            report.admin_matched = admin.counts
         if on_batch is not None:
             on_batch(batch, verdicts)
         _agreement(report, batch, verdicts, ok)
@@ -265,7 +279,8 @@ def analyze(
 
 
 def _same_rule(logged: str, computed: str) -> bool:
-    return logged == computed or (len(logged.split("_", 1)[-1]) >= TRUNCATED_RULE_NAME and computed.startswith(logged))
+    return logged == computed or strip_log_suffix(logged) == computed or (
+        len(logged.split("_", 1)[-1]) >= TRUNCATED_RULE_NAME and computed.startswith(logged))
 
 
 def _pair_table(left: np.ndarray, right: np.ndarray, same: Callable[[str, str], bool], li: np.ndarray, ri: np.ndarray) -> np.ndarray:
@@ -279,8 +294,9 @@ def _pair_table(left: np.ndarray, right: np.ndarray, same: Callable[[str, str], 
     return hit[inverse.reshape(-1)]
 
 
-def _agreement_masks(batch: Any, verdicts: pa.Table, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(known, decision differs, rule differs, rule comparable) per row."""
+def _agreement_masks(batch: Any, verdicts: pa.Table, ok: np.ndarray, admin: frozenset[str] = frozenset()
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(known, decision differs, rule differs, rule comparable) per row; ``admin``: the policy's admin-rule names."""
     # compare through tables over the (few) dictionary values, not row by row; nulls: the "" entry
     li, lvals, _ = _dict_parts(batch.column("logged_rule"))
     ci, cvals, _ = _dict_parts(verdicts.column("log_rule"))
@@ -288,17 +304,17 @@ def _agreement_masks(batch: Any, verdicts: pa.Table, ok: np.ndarray) -> tuple[np
     ai, avals, _ = _dict_parts(verdicts.column("access"))
     known = ok & ~dnull
     dec_diff = known & ~_pair_table(dvals, avals, str.__eq__, di, ai)
-    comparable_v = np.array([v.startswith(COMPARABLE_PREFIXES) for v in lvals], dtype=bool)
+    comparable_v = np.array([v.startswith(COMPARABLE_PREFIXES) or logged_admin_rule(v, admin) for v in lvals], dtype=bool)
     comparable = comparable_v[li]
     same_rule = _pair_table(lvals, cvals, _same_rule, li, ci)
     rule_diff = known & comparable & ~same_rule & ~dec_diff
     return known, dec_diff, rule_diff, comparable
 
 
-def row_agreement(batch: Any, verdicts: pa.Table) -> np.ndarray:
+def row_agreement(batch: Any, verdicts: pa.Table, labels: Any = None) -> np.ndarray:
     """Per row: agree, disagree_decision, disagree_rule, unknown (no logged decision) or rejected."""
     ok = verdicts.column("rule_index").to_numpy() != -2
-    known, dec_diff, rule_diff, _ = _agreement_masks(batch, verdicts, ok)
+    known, dec_diff, rule_diff, _ = _agreement_masks(batch, verdicts, ok, admin_names(labels or {}))
     out = np.full(len(ok), "agree", dtype=object)
     out[ok & ~known] = "unknown"
     out[dec_diff] = "disagree_decision"
@@ -308,7 +324,7 @@ def row_agreement(batch: Any, verdicts: pa.Table) -> np.ndarray:
 
 
 def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray) -> None:
-    known, dec_diff, rule_diff, comparable = _agreement_masks(batch, verdicts, ok)
+    known, dec_diff, rule_diff, comparable = _agreement_masks(batch, verdicts, ok, admin_names(report.labels))
     report.unknown += int((ok & ~known).sum())
     report.decision_disagree += int(dec_diff.sum())
     report.rule_disagree += int(rule_diff.sum())

@@ -5,7 +5,9 @@ warning that it is old), how the AzureDeviceUpdate tag changed between the two c
 weekly files of June 2024, one flow checked against the client NSG with each, then the flow-log
 analysis of the generated demo scenario (NSG v1, v2 and VNet v4 logs): first with one file for
 every hour (the disagreements, and why), then with the folder of weekly files, each hour replayed
-with the file in force then (every tuple agrees), writing ``out/demo-report.html``.
+with the file in force then (every tuple agrees), writing ``out/demo-report.html``. Then AVNM security admin
+rules before the NSG (one flow explained, and VNet flow logs in which admin rules decide some flows)
+and Azure Firewall logs replayed through a firewall policy.
 """
 from __future__ import annotations
 
@@ -50,12 +52,29 @@ def run(out_dir: str = "out") -> int:
         ("The same logs replayed hour by hour with the weekly file in force at each hour: every tuple agrees",
          ["analyze", logs, "--nsg", nsg, "--service-tags", weekly, "--html", report]),
     ]
+    steps += _avnm_steps(demo, nsg)
     for title, argv in steps:
         code = _step(title, argv)
         if code not in (0, EXIT_FINDINGS):
             return code
     print(f"\nHTML report: {report}")
     return 0
+
+
+def _avnm_steps(demo: Path, nsg: str) -> list[tuple[str, list[str]]]:
+    """AVNM security admin rules before the NSG: one flow explained, then VNet flow logs where they decide flows;
+    then Azure Firewall logs replayed through the firewall policy."""
+    admin = ["--admin-rules", str(demo / "avnm-admin-rules.json"), "--service-tags", "20240610"]
+    return [
+        ("A security scanner probing RDP: an AVNM AlwaysAllow admin rule decides before the NSG is consulted",
+         ["check", "--direction", "inbound", "--protocol", "tcp", "--src", "198.51.100.7", "--src-port", "50000", "--dst",
+          "10.20.1.10", "--dst-port", "3389", "--nsg", nsg, *admin, "--explain"]),
+        ("Replay VNet flow logs in which AVNM security admin rules decide some flows (named <rule>_<guid>, as real logs do)",
+         ["analyze", str(demo / "flowlogs-avnm"), "--nsg", nsg, *admin]),
+        ("Replay Azure Firewall logs (resource-specific and legacy) through today's firewall policy: GitHub was allowed then",
+         ["analyze", str(demo / "firewall" / "logs"), "--firewall-policy", str(demo / "firewall" / "fw-policy.json"),
+          "--service-tags", "20240610"]),
+    ]
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ space of that list is cut into boxes (``space.Space``) on which every rule eithe
 A box inside both markers is exposed when every NSG level allows it (a deny at any level ends the
 flow, as in ``reference.evaluate``); exposed boxes are grouped by the rules that allow them and
 merged into regions (protocol x source ports x destination ports x sources x destinations), each
-with a witness flow inside it. Nothing is pattern-matched: a deny at a higher priority, port
+with a witness flow inside it. AVNM security admin rules come first (``whatif._admin_section``): an
+admin Deny removes a box, an AlwaysAllow exposes it whatever the NSGs say, an Allow hands it to the
+NSGs (docs/semantics.md). Nothing is pattern-matched: a deny at a higher priority, port
 ranges and lists, ``*``, the Internet tag versus 0.0.0.0/0 and a subnet+NIC pair all count exactly.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .ip import parse_prefix
 from .policy import HOST_VIP, Policy
 from .rules import CONTEXT_TAGS, merge_ranges
 from .space import Box, Space, _protocols_text
-from .whatif import _merge_boxes, _sections
+from .whatif import _admin_section, _merge_boxes, _sections
 
 __all__ = ["HIGH_PORTS", "Exposure", "ExposureReport", "exposure", "source_prefixes"]
 
@@ -195,6 +197,7 @@ def exposure(policy: Policy, source: str = "Internet", to: Sequence[str] | str |
         src = _without(src, HOST_VIP)
     rules: list[MatchRule] = []
     meta: list[Any] = []
+    admin = _admin_section(policy, "Inbound", 0, rules, meta)  # AVNM security admin rules come first
     sections = _sections(policy, "Inbound", 0, rules, meta)
     levels = policy.levels("Inbound")
     i_src, i_dst = len(rules), len(rules) + 1
@@ -204,6 +207,11 @@ def exposure(policy: Policy, source: str = "Internet", to: Sequence[str] | str |
     space = Space(rules)
     groups: dict[tuple[Any, ...], list[Box]] = {}
     for box in space.boxes(space.full, keep=lambda ns: ns & need == need):
+        decided = _admin_decides(box.state, admin, meta, bool(sections))
+        if decided is not None:
+            if decided >= 0:  # AlwaysAllow (or an Allow with no NSG after it): exposed by the admin rule
+                groups.setdefault(("admin", decided), []).append(box)
+            continue  # denied by an admin rule
         allowing = []
         for start, n in sections:
             g = start + _lowest((box.state >> start) & ((1 << n) - 1))
@@ -215,20 +223,46 @@ def exposure(policy: Policy, source: str = "Internet", to: Sequence[str] | str |
             groups.setdefault(tuple(allowing), []).append(box)
     out: list[Exposure] = []
     for key, boxes in groups.items():
-        allowed_by = [
-            {"level": lvl, "nsg": meta[g][0], "rule": meta[g][1].name, "priority": meta[g][1].priority,
-             "default": meta[g][1].default}
-            for (lvl, _), g in zip(levels, key)
-        ]
-        last = allowed_by[-1]
+        if key[:1] == ("admin",):
+            r = meta[key[1]][1]
+            allowed_by = [{"level": "admin", "nsg": r.label, "rule": r.name, "priority": r.priority, "default": False,
+                           "access": r.access}]
+        else:
+            allowed_by = [
+                {"level": lvl, "nsg": meta[g][0], "rule": meta[g][1].name, "priority": meta[g][1].priority,
+                 "default": meta[g][1].default}
+                for (lvl, _), g in zip(levels, key)
+            ]
+        # no NSG and no admin rule: allowed by no rule
+        last = allowed_by[-1] if allowed_by else {"nsg": "", "rule": "(no NSG applies)", "priority": 0}
         for region in _merge_boxes(boxes):
             for protos in ([(p,) for p in region.protocols] if region.ported else [region.protocols]):
                 out.append(_exposure(replace(region, protocols=protos), last, allowed_by))
     out.sort(key=lambda e: (e.severity != "high", e.family, e.protocols, e.ports, e.nsg, e.priority, e.sources))
     return ExposureReport(
         source=source, source_prefixes=src, destinations=dst, exposures=out,
-        nsgs=[{"level": lvl, "nsg": n.name, "source": n.source or ""} for lvl, n in levels], notes=notes,
+        nsgs=[{"level": lvl, "nsg": n.name, "source": n.source or ""} for lvl, n in levels], notes=notes
+        + ([f"security admin rules: {len(policy.admin_stage('Inbound'))} inbound rule(s) evaluated before the NSGs"]
+           if policy.admin_stage("Inbound") else []),
     )
+
+
+def _admin_decides(state: int, admin: list[tuple[int, int]], meta: list[Any], nsgs: bool) -> int | None:
+    """The admin stage of a box: None (the NSGs decide), -1 (an admin Deny), or the AlwaysAllow rule's index
+    (also an Allow when no NSG follows, which is then the reported rule, as in ``reference.evaluate``)."""
+    if not admin:
+        return None
+    start, n = admin[0]
+    bits = (state >> start) & ((1 << n) - 1)
+    if not bits:
+        return None
+    g = start + _lowest(bits)
+    access = meta[g][1].access
+    if access == "Deny":
+        return -1
+    if access == "AlwaysAllow" or not nsgs:
+        return g
+    return None
 
 
 def _without(src: tuple[str, ...] | None, prefix: str) -> tuple[str, ...]:

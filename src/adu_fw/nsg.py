@@ -105,7 +105,7 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, what: str = "an NSG file") -> Any:
     """The document (BOM, comments, multi-line strings and long integers tolerated; ``jsonpos``), within
     the NSG file size limit."""
     try:
@@ -113,7 +113,7 @@ def _read_json(path: Path) -> Any:
     except OSError as exc:
         raise PolicyError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
     if size > MAX_FILE_BYTES:
-        raise PolicyError(f"file is {size} bytes; the limit for an NSG file is {MAX_FILE_BYTES}", file=str(path))
+        raise PolicyError(f"file is {size} bytes; the limit for {what} is {MAX_FILE_BYTES}", file=str(path))
     return read_json(path)
 
 

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .compile import PORTED_TCP_UDP, CompiledPolicy, MatchRule, _Intervals, assemble, build_classifier
+from .adminrules import AdminRule, AdminRules, admin_rules_of
+from .compile import ALLOW, ALLOW_END, DENY, PASS, PORTED_TCP_UDP, CompiledPolicy, MatchRule, _Intervals, assemble, build_classifier
 from .errors import AddressError, PolicyError
 from .ip import parse_prefix, prefix_texts
 from .nsg import NSG, load_nsg
@@ -91,6 +92,8 @@ class Policy:
         service_tags: ServiceTags | str | Path | None = None,
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         platform_bypass: bool = False,
+        admin_rules: AdminRules | None = None,
+        network_groups: Mapping[str, Sequence[str] | str] | None = None,
     ) -> None:
         if single is not None and (subnet is not None or nic is not None):
             raise PolicyError("give one NSG, or a subnet and/or NIC NSG, not both")
@@ -98,6 +101,8 @@ class Policy:
             if nsg is not None:
                 nsg.raise_first()
         self.subnet, self.nic, self.single = subnet, nic, single
+        #: AVNM security admin rules, evaluated before any NSG (docs/semantics.md)
+        self.admin_rules = admin_rules if admin_rules else None
         #: model the data plane: platform traffic skips the NSGs unless an AzurePlatform* rule matches it
         self.platform_bypass = platform_bypass
         self.service_tags = (
@@ -106,15 +111,22 @@ class Policy:
         self.warnings: list[str] = []
         for nsg in self.nsgs:
             self.warnings += [f"NSG {nsg.name!r}: {w}" for w in nsg.warnings]
-        self.virtual_network = self._vnet(virtual_network)
+        if self.admin_rules is not None:
+            self.warnings += [f"admin rules: {w}" for w in self.admin_rules.warnings]
+        # admin rules alone need the VNet space only when a rule names VirtualNetwork or Internet
+        self.virtual_network = self._vnet(virtual_network) if self.nsgs or virtual_network else ()
         self.asgs = self._asgs(asgs or {})
-        self._internet = self._internet_prefixes()
+        self.network_groups = _network_groups(network_groups or {})
+        self._internet = self._internet_prefixes() if self.virtual_network else ()
         self._sides: dict[tuple[int, str, str], tuple[str, ...] | None] = {}
         self._compiled: CompiledPolicy | None = None
         for nsg in self.nsgs:  # resolve every rule now: errors surface before any evaluation
             for rule in nsg.rules + default_rules():
                 for side in ("source", "destination"):
                     self.side_prefixes(nsg, rule, side)
+        for admin in self.admin_rules.rules if self.admin_rules is not None else ():
+            for side in ("source", "destination"):
+                self.admin_side_prefixes(admin, side)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -128,12 +140,17 @@ class Policy:
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         params: Mapping[str, Any] | None = None,
         platform_bypass: bool = False,
+        admin_rules: Any = None,
+        network_groups: Mapping[str, Sequence[str] | str] | None = None,
         deployment: Any = None,
     ) -> "Policy":
         """A policy of one NSG (as IP flow verify sees a NIC with only this NSG).
 
         ``params`` are ARM template parameters; ``deployment`` (:class:`adu_fw.arm.Deployment`) the
         resource group, location, subscription and ``reference()`` values a deployment would supply.
+        ``admin_rules``: AVNM security admin rules evaluated before the NSG: an ``AdminRules``, a path
+        (``"FILE[:COLLECTION]"``), a parsed document, or a list of them (configurations in decreasing
+        scope order); ``network_groups`` gives the CIDRs of network groups those rules name.
         """
         return cls(
             single=_as_nsg(source, name, params, deployment),
@@ -141,6 +158,8 @@ class Policy:
             service_tags=service_tags,
             asgs=asgs,
             platform_bypass=platform_bypass,
+            admin_rules=admin_rules_of(admin_rules, params, deployment),
+            network_groups=network_groups,
         )
 
     @classmethod
@@ -154,9 +173,11 @@ class Policy:
         asgs: Mapping[str, Sequence[str] | str] | None = None,
         params: Mapping[str, Any] | None = None,
         platform_bypass: bool = False,
+        admin_rules: Any = None,
+        network_groups: Mapping[str, Sequence[str] | str] | None = None,
         deployment: Any = None,
     ) -> "Policy":
-        """The subnet NSG and/or the NIC NSG of one NIC (a missing level allows)."""
+        """The subnet NSG and/or the NIC NSG of one NIC (a missing level allows), after the admin rules if given."""
         return cls(
             subnet=_as_nsg(subnet, None, params, deployment) if subnet is not None else None,
             nic=_as_nsg(nic, None, params, deployment) if nic is not None else None,
@@ -164,6 +185,8 @@ class Policy:
             service_tags=service_tags,
             asgs=asgs,
             platform_bypass=platform_bypass,
+            admin_rules=admin_rules_of(admin_rules, params, deployment),
+            network_groups=network_groups,
         )
 
     def _vnet(self, given: Any) -> tuple[str, ...]:
@@ -264,12 +287,49 @@ class Policy:
         self._sides[key] = result
         return result
 
+    def admin_stage(self, direction: str) -> list[AdminRule]:
+        """The security admin rules a flow of ``direction`` meets first, in Azure's order."""
+        if self.admin_rules is None:
+            return []
+        return self.admin_rules.evaluation_order(normalize_direction(direction))
+
+    def admin_side_prefixes(self, rule: AdminRule, side: str) -> tuple[str, ...] | None:
+        """The prefixes an admin rule side stands for (the union of its items); ``None`` means any address."""
+        key = (id(rule), "admin", side)
+        if key in self._sides:
+            return self._sides[key]
+        items = rule.side(side)
+        result: tuple[str, ...] | None = None
+        if items:
+            out: list[str] = []
+            where = f"admin rule {rule.path!r}"
+            fld = "sources" if side == "source" else "destinations"
+            for item in items:
+                if item.kind == "IPPrefix":
+                    out.append(item.value)
+                elif item.kind == "ServiceTag":
+                    out += self._tag_prefixes(item.value, self.admin_rules, where, fld)  # type: ignore[arg-type]
+                else:
+                    if item.value.lower() not in self.network_groups:
+                        raise PolicyError(
+                            f"network group {item.value!r}: its address space is unknown; pass --network-group "
+                            f"{item.value}=CIDR[,CIDR...] (network_groups={{{item.value!r}: [...]}})",
+                            file=rule.source, record=where, field=fld, value=item.value)
+                    out += self.network_groups[item.value.lower()]
+            result = tuple(out)
+        self._sides[key] = result  # type: ignore[index]
+        return result
+
     def tag_prefixes(self, tag: str) -> tuple[str, ...]:
         """The prefixes a tag stands for in this policy's context (VirtualNetwork, Internet, service tags)."""
         return self._tag_prefixes(tag, NSG(tag, [], None), f"tag {tag!r}", "tag")
 
     def _tag_prefixes(self, tag: str, nsg: NSG, where: str, fld: str) -> tuple[str, ...]:
         low = tag.lower()
+        if low in ("virtualnetwork", "internet") and not self.virtual_network:
+            raise PolicyError(
+                f"the {tag} tag needs the VNet address space: pass --vnet CIDR (virtual_network=[...]); adu-fw never "
+                "guesses it", file=getattr(nsg, "source", None), record=where, field=fld, value=tag)
         if low == "virtualnetwork":
             return self.virtual_network
         if low == "internet":
@@ -344,34 +404,65 @@ class Policy:
 
     # -- bulk ----------------------------------------------------------------------------------
     def compile(self) -> CompiledPolicy:
-        """Arrays for the compiled matcher (built once; every NSG of both directions)."""
-        if self._compiled is not None:
-            return self._compiled
+        """Arrays for the compiled matcher (built once; every stage of both directions).
+
+        A direction's stages: the security admin rules (when the policy has some in that direction),
+        then its NSGs in Azure's order. Admin actions: Deny ends (DENY), AlwaysAllow ends allowed
+        (ALLOW_END), Allow continues as if nothing matched (PASS) or, with no NSG after it, is the
+        reported allow (ALLOW); an admin stage that matches nothing passes.
+        """
+        if self._compiled is None:
+            self._compiled = self._compile(nsgs=True)
+        return self._compiled
+
+    def compile_admin_stage(self) -> CompiledPolicy:
+        """The security admin stage alone, every action reported (Allow too): which admin rule a flow
+        matches first, whatever the NSGs do after it (hits of Allow rules, which hand flows on)."""
+        return self._compile(nsgs=False)
+
+    def _compile(self, *, nsgs: bool) -> CompiledPolicy:
         cache = _Intervals()
         classifiers = []
         stages: list[list[int]] = [[], []]
-        deny: list[bool] = []
-        labels: dict[str, list] = {k: [] for k in ("rule", "nsg", "log_rule", "priority", "access", "direction")}
+        actions: list[int] = []
+        nomatch: list[int] = []
+        labels: dict[str, list] = {k: [] for k in ("rule", "nsg", "log_rule", "priority", "access", "direction", "layer")}
+
+        def label(rule: Any, where: str, direction: str, layer: str) -> None:
+            labels["rule"].append(rule.name)
+            labels["nsg"].append(where)
+            labels["log_rule"].append(rule.log_name)
+            labels["priority"].append(rule.priority)
+            labels["access"].append(rule.access)
+            labels["direction"].append(direction)
+            labels["layer"].append(layer)
+
         built: dict[tuple[int, str], int] = {}
         for d, direction in enumerate(("Inbound", "Outbound")):
-            for _level, nsg in self.levels(direction):
+            levels = self.levels(direction) if nsgs else []
+            admin = self.admin_stage(direction)
+            if admin:
+                classifiers.append(build_classifier(self.admin_match_rules(admin), PORTED_TCP_UDP, cache))
+                nomatch.append(PASS)
+                for r in admin:
+                    actions.append({"Deny": DENY, "AlwaysAllow": ALLOW_END}.get(r.access, PASS if levels else ALLOW))
+                    label(r, r.label, direction, "admin")
+                stages[d].append(len(classifiers) - 1)
+            for _level, nsg in levels:
                 key = (id(nsg), direction)
                 if key not in built:
                     rules = nsg.evaluation_order(direction)
                     match_rules = self.match_rules(nsg, rules)
                     classifiers.append(build_classifier(match_rules, PORTED_TCP_UDP, cache))
+                    nomatch.append(DENY)
                     built[key] = len(classifiers) - 1
                     for r in rules:
-                        deny.append(r.access == "Deny")
-                        labels["rule"].append(r.name)
-                        labels["nsg"].append(nsg.name)
-                        labels["log_rule"].append(r.log_name)
-                        labels["priority"].append(r.priority)
-                        labels["access"].append(r.access)
-                        labels["direction"].append(direction)
+                        actions.append(DENY if r.access == "Deny" else ALLOW)
+                        label(r, nsg.name, direction, "nsg")
                 stages[d].append(built[key])
-        self._compiled = CompiledPolicy(assemble(classifiers, stages, np.array(deny, dtype=np.uint8)), labels)
-        return self._compiled
+        arrays = assemble(classifiers, stages, rule_action=np.array(actions, dtype=np.uint8),
+                          nomatch=np.array(nomatch, dtype=np.uint8))
+        return CompiledPolicy(arrays, labels)
 
     def match_rules(self, nsg: NSG, rules: list[Rule]) -> list[MatchRule]:
         """The rules as the compiled matcher and the flow-space searches see them (tags expanded)."""
@@ -381,6 +472,20 @@ class Policy:
                 src=self.side_prefixes(nsg, r, "source"),
                 src_ports=r.source_ports,
                 dst=self.side_prefixes(nsg, r, "destination"),
+                dst_ports=r.destination_ports,
+                deny=r.access == "Deny",
+            )
+            for r in rules
+        ]
+
+    def admin_match_rules(self, rules: list[AdminRule]) -> list[MatchRule]:
+        """Admin rules as the compiled matcher and the flow-space searches see them (tags expanded)."""
+        return [
+            MatchRule(
+                protocols=None if r.protocol_number is None else frozenset({r.protocol_number}),
+                src=self.admin_side_prefixes(r, "source"),
+                src_ports=r.source_ports,
+                dst=self.admin_side_prefixes(r, "destination"),
                 dst_ports=r.destination_ports,
                 deny=r.access == "Deny",
             )
@@ -431,6 +536,20 @@ class Policy:
             rows[i].update(access=v.access, allowed=v.allowed, rule=v.rule, rule_index=index, nsg=v.nsg, log_rule=v.log_rule)
         return pa.Table.from_pylist(rows, schema=pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
                                                              for f in table.schema]))
+
+
+def _network_groups(groups: Mapping[str, Sequence[str] | str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for name, members in groups.items():
+        items = [str(m).strip() for m in (members.split(",") if isinstance(members, str) else members) if str(m).strip()]
+        for m in items:
+            try:
+                parse_prefix(m)
+            except AddressError as exc:
+                raise PolicyError(str(exc), record=f"network group {name!r}", field="network_groups (--network-group)",
+                                  value=m) from None
+        out[name.lower()] = tuple(items)
+    return out
 
 
 def _as_nsg(source: NsgSource, name: str | None, params: Mapping[str, Any] | None, deployment: Any = None) -> NSG:

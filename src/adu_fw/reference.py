@@ -1,8 +1,9 @@
 """The reference evaluator: a linear scan over the rules with ``ipaddress``, deliberately simple.
 
-It reads a policy only through ``policy.levels(direction)`` (the NSGs in Azure's order) and
+It reads a policy only through ``policy.levels(direction)`` (the NSGs in Azure's order),
 ``policy.side_prefixes(nsg, rule, side)`` (the prefix strings a rule side stands for, ``None``
-for ``*``), and shares nothing with the compiled matcher. ``Policy.check`` answers with it, and
+for ``*``) and, for AVNM security admin rules, ``policy.admin_stage(direction)`` and
+``policy.admin_side_prefixes(rule, side)``, and shares nothing with the compiled matcher. ``Policy.check`` answers with it, and
 the compiled path is tested against it.
 """
 from __future__ import annotations
@@ -12,9 +13,9 @@ import ipaddress
 from typing import Any
 
 from .rules import PLATFORM_TAGS, PORTED, Rule
-from .verdict import Flow, NsgTrail, RuleTrail, Verdict
+from .verdict import AdminTrail, Flow, NsgTrail, RuleTrail, Verdict
 
-__all__ = ["evaluate", "evaluate_nsg", "rule_fields"]
+__all__ = ["evaluate", "evaluate_nsg", "evaluate_admin", "rule_fields"]
 
 _ranges_cache: dict[int, tuple[Any, dict[int, tuple[list[int], list[int]]]]] = {}
 
@@ -75,6 +76,29 @@ def rule_fields(policy: Any, nsg: Any, rule: Rule, flow: Flow) -> RuleTrail:
     )
 
 
+def evaluate_admin(policy: Any, flow: Flow) -> AdminTrail | None:
+    """The security admin stage: first match by (configuration, priority); None when the policy has no admin rules."""
+    if getattr(policy, "admin_rules", None) is None:
+        return None
+    examined = []
+    for rule in policy.admin_stage(flow.direction):
+        t = RuleTrail(
+            rule=rule.name,
+            priority=rule.priority,
+            access=rule.access,
+            protocol=rule.protocol_number is None or rule.protocol_number == flow.protocol,
+            source=_address_matches(policy.admin_side_prefixes(rule, "source"), flow.src),
+            source_port=_port_matches(rule.source_ports, flow.protocol, flow.src_port),
+            destination=_address_matches(policy.admin_side_prefixes(rule, "destination"), flow.dst),
+            destination_port=_port_matches(rule.destination_ports, flow.protocol, flow.dst_port),
+            collection=rule.label,
+        )
+        examined.append(t)
+        if t.matched:
+            return AdminTrail(rule.label, rule.access, rule.name, rule.priority, rule.log_name, tuple(examined))
+    return AdminTrail("security admin rules", None, None, None, None, tuple(examined))
+
+
 def evaluate_nsg(policy: Any, nsg: Any, flow: Flow, level: str = "nsg") -> NsgTrail:
     """First match by ascending priority within one NSG (defaults last; DenyAll always matches)."""
     examined = []
@@ -100,8 +124,19 @@ def _platform_only(policy: Any, nsg: Any, flow: Flow, level: str) -> NsgTrail | 
 
 
 def evaluate(policy: Any, flow: Flow) -> Verdict:
-    """Every NSG of the direction in order: a deny ends it, an allow needs every present NSG to allow."""
-    trail: list[NsgTrail] = []
+    """The admin stage, then every NSG of the direction in order: a deny ends it, an allow needs every present NSG.
+
+    Admin rules: Deny and AlwaysAllow end the evaluation (the NSGs are not consulted); Allow hands the
+    flow to the NSGs as if no admin rule had matched (it stays in the trail, and is reported when no
+    NSG is present); no match goes to the NSGs.
+    """
+    trail: list[NsgTrail | AdminTrail] = []
+    admin = evaluate_admin(policy, flow)
+    if admin is not None:
+        trail.append(admin)
+        if admin.decided:
+            access = "Deny" if admin.access == "Deny" else "Allow"
+            return Verdict(access, admin.rule, admin.priority, admin.nsg, flow.direction, admin.log_rule, tuple(trail), layer="admin")
     last_allow: NsgTrail | None = None
     bypass = getattr(policy, "is_platform_flow", lambda f: False)(flow)
     for level, nsg in policy.levels(flow.direction):
@@ -113,10 +148,13 @@ def evaluate(policy: Any, flow: Flow) -> Verdict:
             t = evaluate_nsg(policy, nsg, flow, level)
         trail.append(t)
         if t.access == "Deny":
-            return Verdict("Deny", t.rule, t.priority, t.nsg, flow.direction, t.log_rule, tuple(trail))
+            return Verdict("Deny", t.rule, t.priority, t.nsg, flow.direction, t.log_rule, tuple(trail), layer="nsg")
         last_allow = t
     if last_allow is None:  # no NSG at any level (or platform traffic no AzurePlatform* rule filters): allowed
+        if admin is not None and admin.access == "Allow":  # product decision: the admin Allow is the only rule matched
+            return Verdict("Allow", admin.rule, admin.priority, admin.nsg, flow.direction, admin.log_rule, tuple(trail), layer="admin")
         return Verdict("Allow", "PlatformBypass" if bypass else None, None, None, flow.direction, None, tuple(trail))
     return Verdict(
-        "Allow", last_allow.rule, last_allow.priority, last_allow.nsg, flow.direction, last_allow.log_rule, tuple(trail)
+        "Allow", last_allow.rule, last_allow.priority, last_allow.nsg, flow.direction, last_allow.log_rule, tuple(trail),
+        layer="nsg",
     )

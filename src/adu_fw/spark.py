@@ -115,7 +115,7 @@ def _evaluator(blob: bytes) -> Any:
             if len(tuples):
                 sub = b.take(pa.array(tuples))
                 v = evaluate_compiled(compiled, sub)
-                agreement = row_agreement(sub, v) if "logged_rule" in sub.schema.names else np.full(
+                agreement = row_agreement(sub, v, compiled.labels) if "logged_rule" in sub.schema.names else np.full(
                     sub.num_rows, None, dtype=object)
                 cols = {
                     "access": v.column("access").cast(pa.string()),

@@ -8,7 +8,7 @@ from typing import Any
 from .errors import PolicyError
 from .rules import PROTOCOL_NUMBERS, protocol_number
 
-__all__ = ["Flow", "RuleTrail", "NsgTrail", "Verdict", "normalize_direction"]
+__all__ = ["Flow", "RuleTrail", "NsgTrail", "AdminTrail", "Verdict", "normalize_direction"]
 
 _DIRECTIONS = {"inbound": "Inbound", "in": "Inbound", "i": "Inbound", "outbound": "Outbound", "out": "Outbound", "o": "Outbound"}
 
@@ -76,6 +76,8 @@ class RuleTrail:
     source_port: bool
     destination: bool
     destination_port: bool
+    #: admin rules only: the rule collection (``configuration/collection``) the rule belongs to
+    collection: str | None = None
 
     @property
     def matched(self) -> bool:
@@ -96,6 +98,27 @@ class NsgTrail:
 
 
 @dataclass(frozen=True)
+class AdminTrail:
+    """The security admin stage (AVNM) for a flow: the matched admin rule (if any) and the rules examined.
+
+    ``access`` is the matched rule's action (``Allow``, ``AlwaysAllow``, ``Deny``) or ``None`` when no
+    admin rule matched; ``decided`` says whether the stage ended the evaluation (Deny, AlwaysAllow).
+    """
+
+    nsg: str  # the rule collection of the matched rule, or "security admin rules" when none matched
+    access: str | None
+    rule: str | None
+    priority: int | None
+    log_rule: str | None
+    rules: tuple[RuleTrail, ...]
+    level: str = "admin"
+
+    @property
+    def decided(self) -> bool:
+        return self.access in ("Deny", "AlwaysAllow")
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The decision for one flow and the deciding rule (the deny, or for an allow the last NSG that allowed)."""
 
@@ -105,9 +128,11 @@ class Verdict:
     nsg: str | None
     direction: str
     log_rule: str | None = None
-    trail: tuple[NsgTrail, ...] = field(default=())
+    trail: tuple[NsgTrail | AdminTrail, ...] = field(default=())
     #: what the answer rests on that could not be read (a rule set aside before the deciding one)
     notes: tuple[str, ...] = field(default=())
+    #: which layer decided: "admin" (a security admin rule), "nsg", or None (no rule)
+    layer: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -134,6 +159,7 @@ class Verdict:
                         "destinationMatched": r.destination,
                         "destinationPortMatched": r.destination_port,
                         "matched": r.matched,
+                        **({"collection": r.collection} if r.collection is not None else {}),
                     }
                     for r in t.rules
                 ],

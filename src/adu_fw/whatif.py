@@ -1,8 +1,9 @@
 """What-if diffs: the exact set of flows whose decision or deciding rule changes between two policies.
 
 Both policies' rules go into one rule list, so one set of equivalence classes serves both; each
-box of the flow space then has one outcome per policy (per direction: the NSGs in Azure's order,
-a deny ending it, an allow reported by the last NSG that allowed). Boxes whose outcomes differ are
+box of the flow space then has one outcome per policy (per direction: the security admin rules
+first, Deny and AlwaysAllow ending it, then the NSGs in Azure's order, a deny ending it, an allow
+reported by the last NSG that allowed). Boxes whose outcomes differ are
 the diff, reported as regions (protocols x source prefixes x ports x destination prefixes) with
 address counts. ``flows`` replays recorded flow logs through both policies as well.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .adminrules import AdminRule
 from .policy import Policy
 from .space import Box, Space
 
@@ -58,7 +60,19 @@ def _lowest(x: int) -> int:
     return (x & -x).bit_length() - 1
 
 
+def _admin_section(policy: Policy, direction: str, base: int, rules_out: list[Any], meta: list[Any]) -> list[tuple[int, int]]:
+    """The security admin stage as a section (none when the direction has no admin rule); meta holds AdminRules."""
+    admin = policy.admin_stage(direction)
+    if not admin:
+        return []
+    start = base + len(rules_out)
+    rules_out += policy.admin_match_rules(admin)
+    meta += [(r.label, r) for r in admin]
+    return [(start, len(admin))]
+
+
 def _sections(policy: Policy, direction: str, base: int, rules_out: list[Any], meta: list[Any]) -> list[tuple[int, int]]:
+    """One section per NSG the direction meets (the admin stage is ``_admin_section``)."""
     secs = []
     for _, nsg in policy.levels(direction):
         rules = nsg.evaluation_order(direction)
@@ -69,15 +83,24 @@ def _sections(policy: Policy, direction: str, base: int, rules_out: list[Any], m
 
 
 def _outcome(state: int, sections: list[tuple[int, int]], meta: list[Any]) -> tuple[str, str | None, str | None]:
-    last = None
+    last = admin_allow = None
     for start, n in sections:
         bits = (state >> start) & ((1 << n) - 1)
+        if not bits:  # only the admin stage can match nothing: the flow goes on to the NSGs
+            continue
         g = start + _lowest(bits)
         nsg, rule = meta[g]
         if rule.access == "Deny":
             return ("Deny", nsg, rule.log_name)
+        if rule.access == "AlwaysAllow":
+            return ("Allow", nsg, rule.log_name)
+        if isinstance(rule, AdminRule):  # an admin Allow: on to the NSGs
+            admin_allow = (nsg, rule.log_name)
+            continue
         last = (nsg, rule.log_name)
     if last is None:
+        if admin_allow is not None:  # no NSG: the admin Allow is reported (as the reference does)
+            return ("Allow", admin_allow[0], admin_allow[1])
         return ("Allow", None, None)
     return ("Allow", last[0], last[1])
 
@@ -120,8 +143,8 @@ def diff(old: Policy, new: Policy, *, flows: Any = None, storage_options: dict[s
     for direction in ("Inbound", "Outbound"):
         rules: list[Any] = []
         meta: list[Any] = []
-        a = _sections(old, direction, 0, rules, meta)
-        b = _sections(new, direction, 0, rules, meta)
+        a = _admin_section(old, direction, 0, rules, meta) + _sections(old, direction, 0, rules, meta)
+        b = _admin_section(new, direction, 0, rules, meta) + _sections(new, direction, 0, rules, meta)
         if not rules:
             continue
         space = Space(rules)

@@ -214,3 +214,40 @@ def effective(data: bytes) -> None:
         p.check("Inbound", "tcp", "8.8.8.8", 1, "10.0.0.4", 22)
 
     _run(go)
+
+
+@target
+def admin_rules(data: bytes) -> None:
+    """AVNM security admin rules: read, then evaluated before an NSG (reference and compiled)."""
+    from adu_fw.adminrules import read_admin_rules
+    from adu_fw.policy import Policy
+
+    def go() -> None:
+        doc = _json_doc(data)
+        if doc is _NOT_JSON:
+            return
+        rules = read_admin_rules(doc, source_name="fuzz.json")
+        if rules.rules and not rules.errors:
+            p = Policy.from_nsgs(admin_rules=rules, virtual_network=["10.0.0.0/16"], network_groups={})
+            p.check("Inbound", "tcp", "8.8.8.8", 1, "10.0.0.4", 443)
+            p.evaluate({"direction": ["I"], "protocol": [6], "src_ip": ["8.8.8.8"], "src_port": [1],
+                        "dst_ip": ["10.0.0.4"], "dst_port": [443]})
+
+    _run(go)
+
+
+@target
+def firewall_log(data: bytes) -> None:
+    """Azure Firewall log files: every record read or rejected, and the counts reconcile."""
+    from adu_fw.firewall_logs import read
+
+    path = _tmp(data, ".log")
+    try:
+        def go() -> None:
+            s = read(path)
+            rows = sum(t.num_rows for t in s)
+            assert s.stats.reconciles and rows == s.stats.read, s.stats
+
+        _run(go)
+    finally:
+        os.unlink(path)

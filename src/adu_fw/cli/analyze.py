@@ -16,7 +16,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from ..analysis import analyze
     from ..flowlogs import read
+    from .analyze_firewall import check_paths, cmd_analyze_firewall_logs
 
+    if check_paths(args):  # Azure Firewall logs (by content): replayed through the firewall policy
+        return cmd_analyze_firewall_logs(args)
     from . import replay
 
     # a firewall policy replays the logged flows through the firewall instead (agreement then compares
@@ -124,6 +127,10 @@ def _print_analysis(doc: dict[str, Any]) -> None:
         [(r["nsg"], r["direction"][:3], r["priority"], r["rule"], r["access"], r["flows"], r["bytes"],
           r["first_seen"] or "-", r["last_seen"] or "-") for r in doc["rules"]],
     )
+    passed = [r for r in doc.get("admin_rules", []) if r.get("matched", 0) > r["flows"]]
+    if passed:  # AVNM Allow rules hand their flows to the NSGs, which report them
+        print("security admin Allow rules that handed flows to the NSGs: "
+              + ", ".join(f"{r['rule']} ({r['matched'] - r['flows']:,})" for r in passed))
     if doc["unused_rules"]:
         print(f"\nrules never hit ({len(doc['unused_rules'])}): " + "; ".join(doc["unused_rules"]))
     if doc["top_talkers"]:
@@ -150,16 +157,21 @@ def _print_analysis(doc: dict[str, Any]) -> None:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "analyze",
-        help="replay NSG (v1, v2) and VNet (v4) flow logs against a policy; report agreement and hits",
+        help="replay NSG (v1, v2) and VNet (v4) flow logs, or Azure Firewall logs, against a policy; report agreement and hits",
         description="Read flow logs (files, blob-layout directories, globs or fsspec URLs; blobs, single records, "
         "newline-delimited records or concatenated documents, plain or gzipped, found by content), evaluate every "
         "tuple, and report reconciliation (every tuple evaluated or rejected with a reason, every file read with "
         "its shape or skipped with why), agreement with the logged decision and rule, hits per rule, rules never "
-        "hit, top talkers, denied flows by port and traffic with a service tag. Exit 1 when the computed and logged "
-        "answers disagree; 2 when no tuple was read or none could be evaluated.",
+        "hit, top talkers, denied flows by port and traffic with a service tag. With --firewall-policy, local paths "
+        "holding Azure Firewall rule logs (AZFWNetworkRule, AZFWApplicationRule, AZFWNatRule, legacy "
+        "AzureFirewallNetworkRule/ApplicationRule msg lines; JSON Lines, records documents, Log Analytics CSV/JSON "
+        "exports) are replayed through the firewall instead, compared on action and rule (collection group, "
+        "collection, rule). Exit 1 when the computed and logged answers disagree; 2 when no tuple or record was "
+        "read or none could be evaluated.",
     )
-    p.add_argument("paths", nargs="+", metavar="FLOWLOG_PATH",
-                   help="files, directories (every file in them), globs, or URLs (abfs://, az://, file://, memory://, any fsspec URL)")
+    p.add_argument("paths", nargs="+", metavar="LOG_PATH",
+                   help="files, directories (every file in them), globs, or URLs (abfs://, az://, file://, memory://, any "
+                   "fsspec URL); Azure Firewall logs (local paths) with --firewall-policy")
     p.add_argument("--tag", default="AzureDeviceUpdate", help="service tag to report traffic for ('' for none)")
     p.add_argument("--since", metavar="TIME", help="skip blobs whose hour ends before TIME (by path)")
     p.add_argument("--until", metavar="TIME", help="skip blobs whose hour starts at or after TIME (by path)")

@@ -39,16 +39,27 @@ def cmd_check(args: argparse.Namespace) -> int:
         doc["serviceTags"] = source_doc(policy.service_tags)
         dump_json(doc)
         return EXIT_OK
-    where = f"rule {v.rule} (priority {v.priority}) in NSG {v.nsg}" if v.rule else "no NSG applies"
+    if v.layer == "admin":
+        where = f"security admin rule {v.rule} ({v.trail[0].access}, priority {v.priority}) in {v.nsg}"
+    else:
+        where = f"rule {v.rule} (priority {v.priority}) in NSG {v.nsg}" if v.rule else "no NSG applies"
     print(f"{v.access}: {where}")
     print(f"flow: {v.direction} {args.protocol} {args.src}:{args.src_port} -> {args.dst}:{args.dst_port}")
     for n in v.notes:
         print(f"  note: {n}")
     if args.explain:
         for t in v.trail:
-            print(f"\nNSG {t.nsg} ({t.level}): {t.access} by {t.rule} ({t.priority})")
+            admin = t.level == "admin"
+            if admin:
+                outcome = {"Deny": "denied, the NSGs are not consulted", "AlwaysAllow": "allowed, the NSGs are not consulted",
+                           "Allow": "handed to the NSGs"}.get(t.access or "", "no admin rule matched: handed to the NSGs")
+                print(f"\nsecurity admin rules (AVNM, before any NSG): "
+                      + (f"{t.access} by {t.rule} ({t.priority}) in {t.nsg}: " if t.rule else "") + outcome)
+            else:
+                print(f"\nNSG {t.nsg} ({t.level}): {t.access} by {t.rule} ({t.priority})")
             table(
-                ["priority", "rule", "access", "protocol", "source", "src port", "destination", "dst port", "match"],
+                ["priority", "rule", "access", "protocol", "source", "src port", "destination", "dst port", "match"]
+                + (["collection"] if admin else []),
                 [
                     (
                         r.priority,
@@ -61,6 +72,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                         yn(r.destination_port),
                         "MATCH" if r.matched else "",
                     )
+                    + ((r.collection,) if admin else ())
                     for r in t.rules
                 ],
             )
@@ -72,7 +84,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "check",
         help="would this flow be allowed, and by which rule (offline IP flow verify / NSG diagnostics)",
-        description="Evaluate one flow against an NSG, or a subnet NSG and NIC NSG, with Azure's semantics. "
+        description="Evaluate one flow against an NSG, or a subnet NSG and NIC NSG, after any AVNM security admin "
+        "rules (--admin-rules), with Azure's semantics. "
         "Exit 0 whatever the verdict; 2 on bad input.",
     )
     p.add_argument("--direction", help="inbound or outbound (required for NSGs)")
@@ -81,7 +94,7 @@ def register(sub: Any) -> None:
     p.add_argument("--src-port", type=int, default=0, metavar="N")
     p.add_argument("--dst", required=True, metavar="IP")
     p.add_argument("--dst-port", type=int, default=0, metavar="N")
-    p.add_argument("--explain", action="store_true", help="show every rule examined, per NSG, field by field")
+    p.add_argument("--explain", action="store_true", help="show every rule examined, in the admin stage and per NSG, field by field")
     p.add_argument("--fqdn", metavar="NAME", help="the flow's HTTP Host / TLS SNI (firewall application rules)")
     policy_options(p)
     common_options(p)

@@ -140,6 +140,20 @@ def policy_options(p: argparse.ArgumentParser) -> None:
         "skips the NSGs unless a rule with an AzurePlatform* tag matches it (default: evaluated like any flow, "
         "as IP flow verify does)",
     )
+    a = p.add_argument_group("AVNM security admin rules")
+    a.add_argument(
+        "--admin-rules",
+        metavar="FILE[:COLLECTION]",
+        action="append",
+        default=[],
+        help="Azure Virtual Network Manager security admin rules evaluated before the NSGs (ARM template, REST body, "
+        "effective/active admin-rule list, az output); COLLECTION (or CONFIG/COLLECTION, CONFIG/*) selects one rule "
+        "collection. Repeatable: configurations in decreasing scope order (the first wins a conflict)",
+    )
+    a.add_argument(
+        "--network-group", metavar="NAME=CIDR[,CIDR...]", action="append", default=[],
+        help="address space of a network group that admin rules name as a source or destination",
+    )
     f = p.add_argument_group("Azure Firewall")
     f.add_argument("--firewall-policy", metavar="FILE[:NAME]", help="an Azure Firewall policy instead of NSGs (ARM, REST/az "
                    "output, or a Terraform plan FILE[:POLICY] with azurerm_firewall_policy_rule_collection_group); NAME picks "
@@ -214,6 +228,19 @@ def json_values(items: list[str], opt: str) -> dict[str, Any]:
     return out
 
 
+def admin_options(args: argparse.Namespace, refs: list[str] | None = None) -> dict[str, Any]:
+    """``admin_rules`` (read: ``AdminRules`` or None) and ``network_groups`` for ``Policy`` from --admin-rules /
+    --network-group."""
+    from ..adminrules import admin_rules_of
+
+    refs = list(getattr(args, "admin_rules", None) or []) if refs is None else refs
+    return {
+        "admin_rules": admin_rules_of(refs, params(args), deployment_of(args)) if refs else None,
+        "network_groups": {k: [m for m in v.split(",") if m] for k, v in kv(getattr(args, "network_group", None) or [],
+                                                                           "--network-group").items()},
+    }
+
+
 def policy_of(args: argparse.Namespace, tags: ServiceTags | None = None, *, quiet: bool = False) -> Policy:
     from ..policy import Policy
 
@@ -223,15 +250,16 @@ def policy_of(args: argparse.Namespace, tags: ServiceTags | None = None, *, quie
         raise AduFwError("give one of --nsg, --subnet-nsg/--nic-nsg, --terraform-plan or --effective")
     if args.nsg and (args.subnet_nsg or args.nic_nsg):
         raise AduFwError("give --nsg, or --subnet-nsg and/or --nic-nsg, not both")
-    if not any(kinds):
+    if not any(kinds) and not getattr(args, "admin_rules", None):
         raise AduFwError("no policy: give --nsg FILE, or --subnet-nsg FILE and/or --nic-nsg FILE, "
-                         "--terraform-plan FILE[:NAME] or --effective FILE")
+                         "--terraform-plan FILE[:NAME] or --effective FILE (and/or --admin-rules FILE)")
     common = dict(
         virtual_network=args.vnet,
         service_tags=tags if tags is not None else tags_of(args),
         asgs={k: v.split(",") for k, v in kv(args.asg, "--asg").items()},
         params=params(args),
         platform_bypass=args.platform_bypass,
+        **admin_options(args),
         deployment=deployment_of(args),
     )
     if getattr(args, "terraform_plan", None) or getattr(args, "effective", None):

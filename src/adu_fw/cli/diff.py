@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import AduFwError
 from ..render import dump_json
-from .common import (EXIT_FINDINGS, EXIT_OK, deployment_of, kv, load_tags, params, source_doc, storage_options,
+from .common import (EXIT_FINDINGS, EXIT_OK, admin_options, deployment_of, kv, load_tags, params, source_doc, storage_options,
                      template_options, warn_stale)
 
 
@@ -63,6 +63,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     )
 
     def side(which: str) -> tuple[str, Policy]:
+        refs = getattr(args, f"{which}_admin_rules") or args.admin_rules
+        admin = admin_options(args, refs)
+        admin_label = label = f" admin-rules={','.join(refs)}" if refs else ""
         effective = getattr(args, f"{which}_effective")
         if effective:
             from ..effective import effective_policy
@@ -71,23 +74,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 raise AduFwError(f"{which}: give an NSG or --{which}-effective, not both")
             ref = getattr(args, f"{which}_service_tags") or args.service_tags
             eff = effective_policy(effective, service_tags=load_tags(ref),
-                                   virtual_network=args.vnet, asgs=common["asgs"])
-            return f"effective={effective}", eff
+                                   virtual_network=args.vnet, asgs=common["asgs"], **admin)
+            return f"effective={effective}{label}", eff
         single = getattr(args, f"{which}_nsg") or args.nsg
         subnet = getattr(args, f"{which}_subnet_nsg") or args.subnet_nsg
         nic = getattr(args, f"{which}_nic_nsg") or args.nic_nsg
         ref = getattr(args, f"{which}_service_tags") or args.service_tags
         if single and (subnet or nic):
             raise AduFwError(f"{which}: give an NSG, or a subnet and/or NIC NSG, not both")
-        if not (single or subnet or nic):
+        if not (single or subnet or nic or admin["admin_rules"]):
             raise AduFwError(f"no {which} policy: give --nsg/--{which}-nsg, or --subnet-nsg/--nic-nsg (or their --{which}- forms)")
 
         def build(tags: Any) -> Policy:
             if single:
-                return Policy.from_nsg(single, service_tags=tags, **common)  # type: ignore[arg-type]
-            return Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common)  # type: ignore[arg-type]
+                return Policy.from_nsg(single, service_tags=tags, **common, **admin)  # type: ignore[arg-type]
+            return Policy.from_nsgs(subnet=subnet, nic=nic, service_tags=tags, **common, **admin)  # type: ignore[arg-type]
 
-        label = single or f"subnet={subnet} nic={nic}"
+        label = (single or f"subnet={subnet} nic={nic}") + admin_label
         if ref is not None and Path(ref).is_dir():  # the flows replay with the file in force at each hour
             from ..tags.versions import TagVersions, VersionedPolicy
 
@@ -96,9 +99,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     if not any(getattr(args, a) for a in ("old_nsg", "new_nsg", "old_subnet_nsg", "new_subnet_nsg", "old_nic_nsg",
                                           "new_nic_nsg", "old_service_tags", "new_service_tags", "old_effective",
-                                          "new_effective")):
-        raise AduFwError("nothing to compare: give --old-*/--new-* NSGs and/or --old-service-tags/--new-service-tags, "
-                         "--old-effective/--new-effective, or --terraform-plan")
+                                          "new_effective", "old_admin_rules", "new_admin_rules")):
+        raise AduFwError("nothing to compare: give --old-*/--new-* NSGs, admin rules and/or --old-service-tags/"
+                         "--new-service-tags, --old-effective/--new-effective, or --terraform-plan")
     old_ref, old = side("old")
     new_ref, new = side("new")
     d = diff(old, new, flows=args.flows or None, storage_options=storage_options(args.storage_option))
@@ -175,6 +178,13 @@ def register(sub: Any) -> None:
                    "in force then (the regions use its newest file). Default: the newest stored, else embedded, file")
     p.add_argument("--old-service-tags", metavar="FILE|DIR", help="the old side's (default: --service-tags)")
     p.add_argument("--new-service-tags", metavar="FILE|DIR", help="the new side's (default: --service-tags)")
+    p.add_argument("--admin-rules", metavar="FILE[:COLLECTION]", action="append", default=[],
+                   help="AVNM security admin rules evaluated before the NSGs, on both sides (repeatable)")
+    for which in ("old", "new"):
+        p.add_argument(f"--{which}-admin-rules", metavar="FILE[:COLLECTION]", action="append", default=[],
+                       help=f"admin rules of the {which} side only (instead of --admin-rules)")
+    p.add_argument("--network-group", metavar="NAME=CIDR[,CIDR...]", action="append", default=[],
+                   help="address space of a network group that admin rules name")
     p.add_argument("--flows", metavar="PATH", nargs="+",
                    help="flow logs to replay through both sides (files, directories, globs or fsspec URLs, any shape)")
     p.add_argument("--storage-option", metavar="KEY=VALUE", action="append", default=[],

@@ -33,9 +33,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     files = []
     total = 0
     refs = list(args.files) + list(args.terraform_plan or [])
-    if not refs:
-        raise AduFwError("nothing to lint: give NSG files (ARM, az, REST, Terraform plans, effective rules) "
-                         "or --terraform-plan FILE")
+    if not refs and not args.admin_rules:
+        raise AduFwError("nothing to lint: give NSG files (ARM, az, REST, Terraform plans, effective rules), "
+                         "--terraform-plan FILE or --admin-rules FILE")
     read: dict[str, Any] = {}
     for ref in refs:
         path, only = split_ref(ref)
@@ -80,6 +80,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
             )
         files.append({"file": path, "kind": kind, "nsgs": entries, "problems": doc_problems, "warnings": doc_warnings,
                       "not_deployed": list(getattr(nsgs, "skipped", []))})
+    admin = []
+    if args.admin_rules:
+        from ..adminrules import lint as lint_admin
+
+        admin = [lint_admin(ref, tags, template_params, deployment) for ref in args.admin_rules]
+        total += sum(len(a["problems"]) for a in admin)
     deep: list[dict[str, Any]] = []
     if args.deep:
         from ..anomalies import anomalies
@@ -100,7 +106,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if fmt == "sarif":
         dump_json(_sarif(files, deep, template_params))
     elif fmt == "json":
-        dump_json({"files": files, "problems": total, "anomalies": deep if args.deep else None})
+        dump_json({"files": files, "admin_rules": admin, "problems": total, "anomalies": deep if args.deep else None})
     else:
         for f in files:
             for p in f["problems"]:
@@ -116,6 +122,13 @@ def cmd_lint(args: argparse.Namespace) -> int:
                     print(f"  error: {p['text']}")
                 for w in n["warnings"]:
                     print(f"  warning: {w}")
+        for a in admin:
+            status = f"{len(a['problems'])} problem(s)" if a["problems"] else "ok"
+            print(f"{a['file']}: security admin rules: {a['rules']} rule(s) in {len(a['collections'])} collection(s), {status}")
+            for p in a["problems"]:
+                print(f"  error: {p['text']}")
+            for w in a["warnings"]:
+                print(f"  warning: {w}")
         print(f"{total} problem(s)")
         if args.deep:
             print(f"\n{len(deep)} anomal{'y' if len(deep) == 1 else 'ies'} (exact, over the whole flow space):")
@@ -164,7 +177,7 @@ def _sarif(files: list[dict[str, Any]], deep: list[dict[str, Any]], template_par
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "lint",
-        help="every validation problem in NSG files (exit 1 when any)",
+        help="every validation problem in NSG files and AVNM security admin rules (exit 1 when any)",
         description="Validate NSG definitions against Azure's rules: priorities, names, prefixes, ports, "
         "protocols, tags, limits. Lists every problem at once.",
     )
@@ -177,6 +190,8 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                    help="text (default), json (as --json) or sarif (SARIF 2.1.0 for code scanning)")
     template_options(p.add_argument_group("ARM templates"))
+    p.add_argument("--admin-rules", metavar="FILE[:COLLECTION]", action="append", default=[],
+                   help="also validate AVNM security admin rules (every problem with file, rule, field and value)")
     p.add_argument("--deep", action="store_true",
                    help="also find shadowed, redundant, generalizing and correlated rules, exactly, with witness flows")
     p.add_argument("--vnet", metavar="CIDR", action="append", default=[], help="VirtualNetwork space (for --deep)")
