@@ -13,7 +13,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ["_ip", "_prefix", "_match", "_tuples", "_scan"]
+MODULES = ["_ip", "_prefix", "_match", "_tuples", "_scan", "_columns"]
 
 
 def _compiler_has_openmp() -> bool:
@@ -50,7 +50,7 @@ extensions = [
     Extension(
         f"adu_fw.{name}",
         [f"src/adu_fw/{name}.pyx"],
-        depends=["src/adu_fw/_simd.h", "src/adu_fw/_lanes.h"],
+        depends=["src/adu_fw/_simd.h", "src/adu_fw/_lanes.h", "src/adu_fw/_dotted.h"],
         include_dirs=[numpy.get_include()],
         extra_compile_args=compile_args + extra_cflags,
         extra_link_args=link_args + extra_ldflags,

@@ -86,3 +86,116 @@ def w1_flows(n: int, seed: int = 5) -> dict[str, np.ndarray]:
         "dst_ip": dst,
         "dst_port": ports[rng.integers(0, len(ports), n)],
     }
+
+
+SPORT_LISTS = ["1024-65535", "49152-65535", "53", "123", "0-1023", "443", "32768-60999", "1-1023,49152-65535"]
+
+
+def w3_rules(n: int = 200, seed: int = 13) -> list[dict]:
+    """W1's rules plus 10% more that name source ports (both directions, priorities in between)."""
+    rules = w1_rules(n)
+    rng = random.Random(seed)
+    used = {(r["properties"]["direction"], r["properties"]["priority"]) for r in rules}
+    top = max(p for _, p in used)
+    for i in range(n // 10):
+        base = dict(rng.choice(rules)["properties"])
+        direction = "Inbound" if i % 2 else "Outbound"
+        prio = rng.randint(100, top)
+        while (direction, prio) in used:
+            prio = rng.randint(100, top)
+        used.add((direction, prio))
+        base.update(priority=prio, direction=direction, access=rng.choice(["Allow", "Deny"]))
+        base.pop("sourcePortRange", None)
+        base["sourcePortRanges"] = rng.choice(SPORT_LISTS).split(",")
+        if base["direction"] != rules[0]["properties"]["direction"]:  # keep local/remote on the right sides
+            for a, b in (("sourceAddressPrefix", "destinationAddressPrefix"), ("sourceAddressPrefixes", "destinationAddressPrefixes")):
+                base[a], base[b] = base.get(b), base.get(a)
+            base = {k: v for k, v in base.items() if v is not None}
+        rules.append({"name": f"sport{i:03d}", "properties": base})
+    return rules
+
+
+def w3_policy() -> Policy:
+    return Policy.from_nsg({"name": "w3-nsg", "properties": {"securityRules": w3_rules()}},
+                           virtual_network=["10.0.0.0/16"], service_tags=load_cached())
+
+
+def w3_flows(n: int, seed: int = 5) -> dict[str, np.ndarray]:
+    """W1's flows with a fifth of the source ports well-known (replies from DNS, NTP, web servers)."""
+    flows = w1_flows(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    known = np.array([53, 123, 443, 80, 1023, 0, 49152, 65535], np.uint16)
+    pick = rng.random(n) < 0.2
+    flows["src_port"] = np.where(pick, known[rng.integers(0, len(known), n)], flows["src_port"]).astype(np.uint16)
+    return flows
+
+
+def as_table(flows: dict[str, np.ndarray]) -> "pa.Table":
+    """Flow columns as the Arrow table users have: uint32 addresses, uint16 ports, uint8 protocol and
+    a dictionary-encoded direction ("Inbound"/"Outbound"); numeric buffers shared, not copied."""
+    import pyarrow as pa
+
+    direction = pa.DictionaryArray.from_arrays(pa.array(flows["direction"].view(np.int8)),
+                                               pa.array(["Inbound", "Outbound"]))
+    return pa.table({"direction": direction, "protocol": pa.array(flows["protocol"]), "src_ip": pa.array(flows["src_ip"]),
+                     "src_port": pa.array(flows["src_port"]), "dst_ip": pa.array(flows["dst_ip"]),
+                     "dst_port": pa.array(flows["dst_port"])})
+
+
+V6_VNET = "2001:db8:10::/48"
+
+
+def w1_v6_policy() -> Policy:
+    """W1's rules with the VNet given an IPv6 range too (the VirtualNetwork tag then holds IPv6)."""
+    return Policy.from_nsg({"name": "w1-nsg", "properties": {"securityRules": w1_rules()}},
+                           virtual_network=["10.0.0.0/16", V6_VNET], service_tags=load_cached())
+
+
+def w1_v6_flows(n: int, seed: int = 5) -> dict[str, np.ndarray]:
+    """W1's flows in IPv6, as two uint64 columns per address (``src_ip_hi``/``src_ip_lo``, ...):
+    half of the remote addresses inside the tags' IPv6 prefixes, the rest anywhere in 2000::/3,
+    the local ones in the VNet's /48 with random interface ids."""
+    rng = np.random.default_rng(seed)
+    tags = load_cached()
+    nets = [ipaddress.ip_network(p) for t in W1_TAGS[:-2] for p in tags[t].ipv6_prefixes]
+    base_hi = np.array([int(x.network_address) >> 64 for x in nets], np.uint64)
+    base_lo = np.array([int(x.network_address) & (2**64 - 1) for x in nets], np.uint64)
+    plen = np.array([x.prefixlen for x in nets])
+    pick = rng.integers(0, len(nets), n // 2)
+    r_hi = rng.integers(0, 2**64, n // 2, dtype=np.uint64)
+    r_lo = rng.integers(0, 2**64, n // 2, dtype=np.uint64)
+    p = plen[pick]
+    host_hi = np.where(p >= 64, np.uint64(0), r_hi >> np.minimum(p, 63).astype(np.uint64))  # bits below the prefix
+    host_lo = np.where(p >= 64, r_lo >> np.clip(p - 64, 0, 63).astype(np.uint64), r_lo)
+    host_lo = np.where(p == 128, np.uint64(0), host_lo)
+    aimed_hi, aimed_lo = base_hi[pick] | host_hi, base_lo[pick] | host_lo
+    any_hi = (rng.integers(0, 2**61, n - n // 2, dtype=np.uint64) | np.uint64(1 << 61))  # 2000::/3
+    any_lo = rng.integers(0, 2**64, n - n // 2, dtype=np.uint64)
+    order = rng.permutation(n)
+    remote_hi = np.concatenate([aimed_hi, any_hi])[order]
+    remote_lo = np.concatenate([aimed_lo, any_lo])[order]
+    vnet = int(ipaddress.ip_network(V6_VNET).network_address)
+    local_hi = np.uint64(vnet >> 64) | rng.integers(0, 2**16, n, dtype=np.uint64)
+    local_lo = rng.integers(0, 2**64, n, dtype=np.uint64)
+    v4 = w1_flows(n, seed)
+    out = {k: v4[k] for k in ("direction", "protocol", "src_port", "dst_port")}
+    outbound = v4["direction"] == 1
+    out["src_ip_hi"] = np.where(outbound, local_hi, remote_hi)
+    out["src_ip_lo"] = np.where(outbound, local_lo, remote_lo)
+    out["dst_ip_hi"] = np.where(outbound, remote_hi, local_hi)
+    out["dst_ip_lo"] = np.where(outbound, remote_lo, local_lo)
+    return out
+
+
+def as_v6_table(flows: dict[str, np.ndarray]) -> "pa.Table":
+    """IPv6 flows as an Arrow table with fixed_size_binary(16) addresses (network byte order)."""
+    import pyarrow as pa
+
+    cols = {k: pa.array(flows[k]) for k in ("protocol", "src_port", "dst_port")}
+    cols["direction"] = pa.DictionaryArray.from_arrays(pa.array(flows["direction"].view(np.int8)),
+                                                       pa.array(["Inbound", "Outbound"]))
+    for side in ("src", "dst"):
+        be = np.empty((len(flows["direction"]), 2), ">u8")
+        be[:, 0], be[:, 1] = flows[f"{side}_ip_hi"], flows[f"{side}_ip_lo"]
+        cols[f"{side}_ip"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(be), [None, pa.py_buffer(be.tobytes())])
+    return pa.table(cols)

@@ -18,6 +18,12 @@ os.environ["ADU_FW_CACHE_DIR"] = str(_SESSION_TMP / "cache")
 
 from adu_fw.servicetags import ServiceTags, embedded_files, load_cached  # noqa: E402
 
+# pyarrow imports pandas (when installed) on its first list conversion, about 0.3 s: pay it here,
+# not inside the first example of a hypothesis test with a deadline
+import pyarrow  # noqa: E402
+
+pyarrow.array(["warm-up"])
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 DATA = Path(__file__).resolve().parent / "data"

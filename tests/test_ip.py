@@ -175,3 +175,35 @@ def test_prefix_column_codes():
     col = parse_prefixes(["10.0.0.0/8", "10.0.0.1/8", "nope", "::/0"])
     assert col.family.tolist() == [4, 1, 0, 6]
     assert col.plen.tolist()[0] == 8 and col.plen.tolist()[3] == 0
+
+
+quad_texts = st.one_of(
+    st.integers(0, 2**32 - 1).map(lambda v: str(ipaddress.IPv4Address(v))),
+    st.lists(st.integers(0, 300), min_size=3, max_size=5).map(lambda xs: ".".join(map(str, xs))),
+    st.lists(st.sampled_from(["0", "00", "01", "1", "9", "10", "099", "255", "256", "999", "1000", ""]), min_size=4,
+             max_size=4).map(".".join),
+    st.text(alphabet="0123456789.: x", min_size=0, max_size=17),
+)
+
+
+@settings(deadline=None)
+@given(st.lists(quad_texts, min_size=1, max_size=40))
+def test_ipv4_column_fast_path_accepts_exactly_ipaddress(texts):
+    """The column fast path (SSSE3 shuffles, or SSE2) gives every IPv4 value ipaddress gives, and
+    stops at the first text that is not a plain dotted quad."""
+    import numpy as np
+    import pyarrow as pa
+
+    from adu_fw import _ip
+    from adu_fw.ip import _string_buffers
+
+    data, offsets = _string_buffers(pa.array(texts, pa.string()))
+    out = np.zeros(len(texts), np.uint32)
+    first = _ip.parse_v4_column(data, offsets, out)
+    want = []
+    for t in texts:
+        try:
+            want.append(int(ipaddress.IPv4Address(t)))
+        except ValueError:
+            break
+    assert first == len(want) and out[:first].tolist() == want

@@ -17,3 +17,8 @@ def parse_prefixes(
     lo: npt.NDArray[np.uint64],
     plen: npt.NDArray[np.int16],
 ) -> None: ...
+def parse_v4_column(
+    data: npt.NDArray[np.uint8],
+    offsets: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    out: npt.NDArray[np.uint32],
+) -> int: ...

@@ -13,6 +13,19 @@ from libc.stdint cimport uint8_t, int8_t, int16_t, uint16_t, uint32_t, int32_t, 
 cdef extern from "_simd.h":
     int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
 
+cdef extern from "_dotted.h":
+    int adu_has_ssse3() noexcept nogil
+    int adu_v4_ssse3(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
+
+cdef int _SSSE3 = adu_has_ssse3()
+
+
+cdef inline int _quad(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil:
+    """A plain dotted quad through the SSSE3 shuffle parser where the CPU has it, else SSE2 (or 0)."""
+    if _SSSE3:  # the same for every row: a predictable branch
+        return adu_v4_ssse3(s, a, b, buflen, out)
+    return adu_v4(s, a, b, buflen, out)
+
 ctypedef fused offset_t:
     int32_t
     int64_t
@@ -188,7 +201,7 @@ cdef inline int parse_prefix(const unsigned char* s, Py_ssize_t n, uint64_t* hi,
     return 6
 
 
-def parse_addresses(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1] family,
+def parse_addresses(const uint8_t[::1] data, const offset_t[::1] offsets, uint8_t[::1] family,
                     uint64_t[::1] hi, uint64_t[::1] lo):
     """Parse ``len(family)`` addresses; value i is data[offsets[i]:offsets[i+1]]."""
     cdef Py_ssize_t i, n = family.shape[0]
@@ -208,7 +221,7 @@ def parse_addresses(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1]
                 continue
             if b == a:
                 family[i] = 0
-            elif adu_v4(&data[0], a, b, size, &v4):  # a plain dotted quad, 16 bytes at a time
+            elif _quad(&data[0], a, b, size, &v4):  # a plain dotted quad, 16 bytes at a time
                 family[i] = 4
                 hi[i] = 0
                 lo[i] = v4
@@ -216,7 +229,7 @@ def parse_addresses(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1]
                 family[i] = <uint8_t>parse_addr(&data[0] + a, b - a, &hi[i], &lo[i])
 
 
-def parse_prefixes(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1] family,
+def parse_prefixes(const uint8_t[::1] data, const offset_t[::1] offsets, uint8_t[::1] family,
                    uint64_t[::1] hi, uint64_t[::1] lo, int16_t[::1] plen):
     """Parse CIDR prefixes (bare addresses allowed); see the module docstring for codes."""
     cdef Py_ssize_t i, n = family.shape[0]
@@ -234,3 +247,28 @@ def parse_prefixes(const uint8_t[::1] data, offset_t[::1] offsets, uint8_t[::1] 
             else:
                 family[i] = <uint8_t>parse_prefix(&data[0] + a, b - a, &hi[i], &lo[i], &p)
             plen[i] = <int16_t>p
+
+
+def parse_v4_column(const uint8_t[::1] data, const offset_t[::1] offsets, uint32_t[::1] out):
+    """IPv4 text straight to uint32: returns n when every value is a dotted quad, else the first
+    row that is not (the caller then parses the column in general)."""
+    cdef Py_ssize_t i, n = out.shape[0], first = n
+    cdef int64_t a, b, size = data.shape[0]
+    cdef uint32_t v4
+    if offsets.shape[0] < n + 1:
+        raise ValueError("output or offset buffers are too short")
+    if n == 0 or size == 0:
+        return 0
+    with nogil:
+        for i in range(n):
+            a = offsets[i]
+            b = offsets[i + 1]
+            if a < 0 or b <= a or b > size:
+                first = i
+                break
+            if _quad(&data[0], a, b, size, &v4) or parse_v4(&data[0] + a, b - a, &v4):
+                out[i] = v4
+            else:
+                first = i
+                break
+    return first

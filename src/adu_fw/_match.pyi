@@ -9,6 +9,8 @@ class Matcher:
     @property
     def v4_path(self) -> str: ...
     @property
+    def v6_path(self) -> str: ...
+    @property
     def simd(self) -> bool: ...
     @simd.setter
     def simd(self, on: bool) -> None: ...
@@ -17,6 +19,20 @@ class Matcher:
         direction: npt.NDArray[np.uint8],
         protocol: npt.NDArray[np.uint8],
         family: npt.NDArray[np.uint8],
+        src_hi: npt.NDArray[np.uint64],
+        src_lo: npt.NDArray[np.uint64],
+        src_port: npt.NDArray[np.uint16],
+        dst_hi: npt.NDArray[np.uint64],
+        dst_lo: npt.NDArray[np.uint64],
+        dst_port: npt.NDArray[np.uint16],
+        out_rule: npt.NDArray[np.int32],
+        out_allow: npt.NDArray[np.uint8],
+        threads: int = 1,
+    ) -> None: ...
+    def classify_v6(
+        self,
+        direction: npt.NDArray[np.uint8],
+        protocol: npt.NDArray[np.uint8],
         src_hi: npt.NDArray[np.uint64],
         src_lo: npt.NDArray[np.uint64],
         src_port: npt.NDArray[np.uint16],
@@ -39,6 +55,8 @@ class Matcher:
         out_allow: npt.NDArray[np.uint8],
         threads: int = 1,
     ) -> None: ...
+
+LANE_LAYOUT: tuple[str, ...]
 
 def rule_actions(arrays: dict[str, Any]) -> npt.NDArray[np.uint8]: ...
 def stage_values(

@@ -11,9 +11,10 @@ ALLOW_END ends allowed, PASS continues as if the stage had matched nothing; a st
 nothing ends denied or passes, per classifier). See ``adu_fw.compile`` for how the arrays are built.
 
 The time goes into dependent cache misses, not arithmetic, so each path keeps many independent
-lookups in flight: the lane path (IPv4, up to three stages per direction; ``_lanes.h``
-in AVX2, 32 flows a step, or ``_block_lanes``) has no data-dependent branch at all; ``_block_v4``
-and ``_block_mixed`` take 32 flows a level at a time (one stage); the rest goes flow by flow (``_one``).
+lookups in flight: the lane paths (``classify_v4`` and ``classify_v6``, up to three stages per
+direction, source ports named or not; ``_lanes.h`` in AVX2, 32 flows a step, or ``_block_lanes``)
+have no data-dependent branch (but the rare IPv6 /64 that holds a boundary); ``_block_v4`` and
+``_block_mixed`` take 32 flows a level at a time (one stage); the rest goes flow by flow (``_one``).
 """
 from libc.stdint cimport uint8_t, int16_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
 from cython.parallel cimport prange
@@ -31,6 +32,8 @@ cdef extern from "_lanes.h":
         const uint16_t* u16
         const int32_t* i32
         const uint8_t* l3
+        const uint64_t* v6lo
+        const int32_t* v6cls
         int32_t l3_shift
         int32_t l3_mask
         int32_t s1[8]
@@ -46,15 +49,46 @@ cdef extern from "_lanes.h":
         int32_t n_d[8]
         int32_t f[8]
         int32_t n_x[8]
+        int32_t sp[8]
+        int32_t n_sp[8]
+        int32_t sp_mask[8]
+        int32_t n_s[8]
+        int32_t s6[7][8]
+        int32_t d6[7][8]
+        int32_t ssplit[8]
+        int32_t dsplit[8]
         int32_t fixed[8]
         int32_t passes
         int32_t first
+        int32_t sports
     enum:
         ADU_FREE
     int adu_has_avx2() noexcept nogil
+    int32_t adu_split_class(const adu_vlanes* p, int32_t pairs, int32_t cell, uint64_t key_lo) noexcept nogil
     Py_ssize_t adu_lanes_avx2(const adu_vlanes* p, Py_ssize_t n, const uint8_t* dir, const uint8_t* proto,
-                              const uint32_t* src, const uint32_t* dst, const uint16_t* dport,
+                              const uint32_t* src, const uint32_t* dst, const uint64_t* shi, const uint64_t* slo,
+                              const uint64_t* dhi, const uint64_t* dlo, const uint16_t* sport, const uint16_t* dport,
                               int32_t* out_rule, uint8_t* out_allow) noexcept nogil
+
+
+cdef struct Cols:
+    # one range of flow columns: IPv4 (src, dst) or IPv6 (src/dst NULL; shi, slo, dhi, dlo)
+    const uint8_t* direction
+    const uint8_t* protocol
+    const uint32_t* src
+    const uint32_t* dst
+    const uint64_t* shi
+    const uint64_t* slo
+    const uint64_t* dhi
+    const uint64_t* dlo
+    const uint16_t* sport
+    const uint16_t* dport
+
+
+# The row of fast_lanes per (direction, stage): compile.fast_tables builds rows by these names.
+LANE_LAYOUT = ("s1", "s2", "s3", "d1", "d2", "d3", "px", "n_dp", "sd", "n_d", "f", "n_x", "dp", "sp", "n_sp", "n_s",
+               "s6_1", "s6_2", "s6_3", "s6_4", "s6_5", "s6_6", "s6_7", "d6_1", "d6_2", "d6_3", "d6_4", "d6_5", "d6_6",
+               "d6_7", "ssplit", "dsplit")
 
 # classify_v4 prefetches the first-level index entries of flow i + 8 while flow i runs: the address
 # lookups are dependent cache misses, and this lets them overlap (measured: about +10% on W1)
@@ -318,14 +352,23 @@ def stage_values(rule_action, nomatch):
             np.ascontiguousarray([_NOMATCH[int(c)] for c in nm.tolist()], np.int32).reshape(-1)]
 
 
-def _check_trie(u16, l3, offs, n_classes):
-    """Every index a 16-8-8 trie can produce stays inside its levels (see compile._v4_trie)."""
-    o1, o2, o3 = offs
-    n2 = int(u16[o1:o1 + 65536].max()) + 1
-    n3 = int(u16[o2:o2 + 256 * n2].max()) + 1
-    if (o1 + 65536 > u16.shape[0] or o2 + 256 * n2 > u16.shape[0] or o3 + 256 * n3 > l3.shape[0]
-            or int(l3[o3:o3 + 256 * n3].max()) >= n_classes):
+def _span(arr, off, size):
+    """1 + the largest entry of arr[off:off + size]; ValueError when the range is not inside arr."""
+    if off < 0 or size < 1 or off + size > arr.shape[0]:
         raise ValueError("inconsistent compiled tables")
+    return int(arr[off:off + size].max()) + 1
+
+
+def _check_trie(levels, offs, n_values):
+    """Every index a multibit trie (see compile._trie) can produce stays inside its levels: level 1
+    has 65,536 entries, each later level 256 per table the level before names. Returns 1 + the
+    largest last-level entry, which must be at most ``n_values`` when given."""
+    n = _span(levels[0], offs[0], 65536)
+    for arr, off in zip(levels[1:], offs[1:]):
+        n = _span(arr, off, 256 * n)
+    if n_values is not None and n > n_values:
+        raise ValueError("inconsistent compiled tables")
+    return n
 
 
 def _checked_cross(dict a, n_k, n_rules):
@@ -367,38 +410,64 @@ cdef inline uint32_t _l3(const adu_vlanes* p, int64_t e) noexcept nogil:
 
 
 cdef void _lane_stage(const adu_vlanes* p, const int32_t* ln, int s, Py_ssize_t i0, Py_ssize_t cnt,
-                      const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
-                      const uint16_t* dport, int32_t* v) noexcept nogil:
+                      const Cols* c, int32_t* v) noexcept nogil:
     """Stage s of up to BLOCK flows (flow j reads lane ln[j] + 2 * s), level by level, without a
-    data-dependent branch: three trie loads per address, then the port, cross and final tables."""
+    data-dependent branch (but IPv6 /64s holding a boundary): the trie loads per address, then the
+    port, cross and final tables."""
     cdef uint32_t a[BLOCK]
     cdef uint32_t b[BLOCK]
     cdef const uint16_t* u = p.u16
     cdef Py_ssize_t j, i
-    cdef int32_t l
+    cdef int32_t l, lv
     cdef uint32_t x, y
+    cdef int64_t xi
+    if c.src != NULL:
+        for j in range(cnt):
+            i = i0 + j
+            l = ln[j] + 2 * s
+            a[j] = u[p.s1[l] + (c.src[i] >> 16)]
+            b[j] = u[p.d1[l] + (c.dst[i] >> 16)]
+        for j in range(cnt):
+            i = i0 + j
+            l = ln[j] + 2 * s
+            a[j] = u[p.s2[l] + ((a[j] << 8) | ((c.src[i] >> 8) & 255))]
+            b[j] = u[p.d2[l] + ((b[j] << 8) | ((c.dst[i] >> 8) & 255))]
+        for j in range(cnt):
+            i = i0 + j
+            l = ln[j] + 2 * s
+            a[j] = _l3(p, p.s3[l] + ((a[j] << 8) | (c.src[i] & 255)))
+            b[j] = _l3(p, p.d3[l] + ((b[j] << 8) | (c.dst[i] & 255)))
+    else:
+        for j in range(cnt):
+            i = i0 + j
+            l = ln[j] + 2 * s
+            a[j] = u[p.s6[0][l] + (c.shi[i] >> 48)]
+            b[j] = u[p.d6[0][l] + (c.dhi[i] >> 48)]
+        for lv in range(1, 7):
+            for j in range(cnt):
+                i = i0 + j
+                l = ln[j] + 2 * s
+                a[j] = u[p.s6[lv][l] + ((a[j] << 8) | <uint32_t>((c.shi[i] >> (48 - 8 * lv)) & 255))]
+                b[j] = u[p.d6[lv][l] + ((b[j] << 8) | <uint32_t>((c.dhi[i] >> (48 - 8 * lv)) & 255))]
+        for j in range(cnt):
+            l = ln[j] + 2 * s
+            if a[j] >= <uint32_t>p.n_s[l]:  # a /64 holding a boundary: search its rows
+                a[j] = adu_split_class(p, p.ssplit[l], a[j] - p.n_s[l], c.slo[i0 + j])
+            if b[j] >= <uint32_t>p.n_d[l]:
+                b[j] = adu_split_class(p, p.dsplit[l], b[j] - p.n_d[l], c.dlo[i0 + j])
     for j in range(cnt):
         i = i0 + j
         l = ln[j] + 2 * s
-        a[j] = u[p.s1[l] + (src[i] >> 16)]
-        b[j] = u[p.d1[l] + (dst[i] >> 16)]
-    for j in range(cnt):
-        i = i0 + j
-        l = ln[j] + 2 * s
-        a[j] = u[p.s2[l] + ((a[j] << 8) | ((src[i] >> 8) & 255))]
-        b[j] = u[p.d2[l] + ((b[j] << 8) | ((dst[i] >> 8) & 255))]
-    for j in range(cnt):
-        i = i0 + j
-        l = ln[j] + 2 * s
-        x = u[p.px[l] + protocol[i] * p.n_dp[l] + u[p.dp[l] + dport[i]]]
-        y = u[p.sd[l] + _l3(p, p.s3[l] + ((a[j] << 8) | (src[i] & 255))) * p.n_d[l]
-              + _l3(p, p.d3[l] + ((b[j] << 8) | (dst[i] & 255)))]
+        xi = <int64_t>c.protocol[i] * p.n_dp[l] + u[p.dp[l] + c.dport[i]]
+        if p.sports:  # the same for every flow of a policy
+            xi = xi * p.n_sp[l] + u[p.sp[l] + (c.sport[i] & p.sp_mask[l])]
+        x = u[p.px[l] + xi]
+        y = u[p.sd[l] + a[j] * p.n_d[l] + b[j]]
         v[j] = p.i32[p.f[l] + <int64_t>y * p.n_x[l] + x]
 
 
-cdef void _block_lanes(const adu_vlanes* p, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
-                       const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
-                       const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
+cdef void _block_lanes(const adu_vlanes* p, Py_ssize_t i0, Py_ssize_t cnt, const Cols* c,
+                       int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
     """The scalar twin of ``adu_lanes_avx2`` (same tables, same fold), up to BLOCK flows: each
     stage's value, folded as in ``_one`` (a direction with fewer stages repeats its last, which
     changes nothing); a direction without a lane gets its fixed result."""
@@ -409,11 +478,11 @@ cdef void _block_lanes(const adu_vlanes* p, Py_ssize_t i0, Py_ssize_t cnt, const
     cdef Py_ssize_t j, i
     cdef int32_t v, fixed, s
     for j in range(cnt):
-        dm[j] = min(<int32_t>direction[i0 + j], 2)
+        dm[j] = min(<int32_t>c.direction[i0 + j], 2)
         ln[j] = dm[j] if p.fixed[dm[j]] == ADU_FREE else p.first  # a real lane, result replaced below
-    _lane_stage(p, ln, 0, i0, cnt, protocol, src, dst, dport, v0)
+    _lane_stage(p, ln, 0, i0, cnt, c, v0)
     for s in range(1, p.passes):
-        _lane_stage(p, ln, s, i0, cnt, protocol, src, dst, dport, v1)
+        _lane_stage(p, ln, s, i0, cnt, c, v1)
         for j in range(cnt):
             v0[j] = _fold(v0[j], v1[j])
     for j in range(cnt):
@@ -428,16 +497,19 @@ cdef enum:
     CHUNK = 4096  # flows per parallel work item of the lane path
 
 
-cdef void _run_lanes(const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize_t cnt,
-                     const uint8_t* direction, const uint8_t* protocol, const uint32_t* src, const uint32_t* dst,
-                     const uint16_t* dport, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
+cdef void _run_lanes(const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize_t cnt, const Cols* c,
+                     int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
     """Flows [i0, i0 + cnt): 32 a step in AVX2 when the CPU has it, the rest in scalar blocks."""
     cdef Py_ssize_t j = i0, end = i0 + cnt
     if simd:
-        j += adu_lanes_avx2(vl, cnt, direction + i0, protocol + i0, src + i0, dst + i0, dport + i0,
-                            out_rule + i0, out_allow + i0)
+        if c.src != NULL:
+            j += adu_lanes_avx2(vl, cnt, c.direction + i0, c.protocol + i0, c.src + i0, c.dst + i0, NULL, NULL,
+                                NULL, NULL, c.sport + i0, c.dport + i0, out_rule + i0, out_allow + i0)
+        else:
+            j += adu_lanes_avx2(vl, cnt, c.direction + i0, c.protocol + i0, NULL, NULL, c.shi + i0, c.slo + i0,
+                                c.dhi + i0, c.dlo + i0, c.sport + i0, c.dport + i0, out_rule + i0, out_allow + i0)
     while j < end:
-        _block_lanes(vl, j, min(<Py_ssize_t>BLOCK, end - j), direction, protocol, src, dst, dport, out_rule, out_allow)
+        _block_lanes(vl, j, min(<Py_ssize_t>BLOCK, end - j), c, out_rule, out_allow)
         j += BLOCK
 
 
@@ -503,7 +575,8 @@ cdef class Matcher:
     """Holds the compiled arrays (keeping them alive) and the C view of them."""
     cdef Tables t
     cdef adu_vlanes vl           # the lane tables (both the AVX2 and the scalar loop read them)
-    cdef bint lanes_on
+    cdef bint lanes4_on           # IPv4 lanes (classify_v4)
+    cdef bint lanes6_on           # IPv6 lanes (classify_v6)
     cdef bint use_simd
     cdef object _keep
     cdef object _consts
@@ -609,7 +682,14 @@ cdef class Matcher:
     @property
     def v4_path(self):
         """Which loop ``classify_v4`` runs: "lanes-avx2", "lanes", "block" (one stage) or "flow"."""
-        if self.lanes_on:
+        if self.lanes4_on:
+            return "lanes-avx2" if self.use_simd else "lanes"
+        return "block" if self.t.max_stages == 1 else "flow"
+
+    @property
+    def v6_path(self):
+        """Which loop ``classify_v6`` runs: "lanes-avx2", "lanes", "block" (one stage) or "flow"."""
+        if self.lanes6_on:
             return "lanes-avx2" if self.use_simd else "lanes"
         return "block" if self.t.max_stages == 1 else "flow"
 
@@ -620,42 +700,53 @@ cdef class Matcher:
 
     @simd.setter
     def simd(self, on):
-        self.use_simd = bool(on) and self.lanes_on and adu_has_avx2() != 0
+        self.use_simd = bool(on) and (self.lanes4_on or self.lanes6_on) and adu_has_avx2() != 0
 
     def _set_lanes(self, dict a):
-        """The IPv4 lanes from ``fast_tables`` arrays (absent: the general paths)."""
+        """The lanes from ``fast_tables`` arrays (absent: the general paths), every index checked:
+        the loops do not check them."""
         import numpy as np
         rule_count = self.t_rules
         lanes = np.asarray(a.get("fast_lanes", np.zeros(0, np.int64)), np.int64)
-        self.lanes_on = False
+        self.lanes4_on = self.lanes6_on = False
         self.use_simd = False
         if lanes.size == 0:
             return
+        nf = len(LANE_LAYOUT)
         u16 = np.ascontiguousarray(a["fast_u16"], np.uint16)
         i32 = np.ascontiguousarray(a["fast_i32"], np.int32)
         l3_bytes = np.ascontiguousarray(a["fast_l3"], np.uint8)
         width = int(a["fast_l3_width"])
+        on4, on6 = bool(a.get("fast_v4", True)), bool(a.get("fast_v6", False))
         if width not in (1, 2) or l3_bytes.shape[0] < 3 + width or (l3_bytes.shape[0] - 3) % width:
             raise ValueError("inconsistent compiled tables")
         l3 = l3_bytes[:l3_bytes.shape[0] - 3].view(np.uint8 if width == 1 else "<u2")
-        if (lanes.shape[0] != 2 * LANE_STAGES * 16 or self.t.n_dirs != 2 or self.t.max_stages > LANE_STAGES
-                or u16.shape[0] >= 2**31 or i32.shape[0] >= 2**31):
+        if (lanes.shape[0] != 2 * LANE_STAGES * nf or self.t.n_dirs != 2 or self.t.max_stages > LANE_STAGES
+                or u16.shape[0] >= 2**31 or i32.shape[0] >= 2**31 or u16.shape[0] < 2 or i32.shape[0] < 1
+                or not (on4 or on6) or (on6 and self.t.v6_lo == NULL)):
             raise ValueError("inconsistent compiled tables")
         self._consts.extend([u16, i32, l3_bytes])
         cdef const uint16_t[::1] U = u16
         cdef const int32_t[::1] I = i32
         cdef const uint8_t[::1] B = l3_bytes
-        cdef int d, st, l, first = -1
+        cdef int d, st, l, lv, first = -1
         cdef adu_vlanes* p = &self.vl
         p.u16, p.i32, p.l3 = &U[0], &I[0], &B[0]
+        p.v6lo, p.v6cls = self.t.v6_lo, self.t.v6_class
         p.l3_shift = width - 1
         p.l3_mask = 0xFF if width == 1 else 0xFFFF
+        p.sports = 0
         for d in range(8):
             p.fixed[d] = REJECTED  # [2]: a bad direction byte
             p.s1[d] = p.s2[d] = p.s3[d] = p.d1[d] = p.d2[d] = p.d3[d] = 0
             p.dp[d] = p.px[d] = p.n_dp[d] = p.sd[d] = p.n_d[d] = p.f[d] = p.n_x[d] = 0
+            p.sp[d] = p.n_sp[d] = p.sp_mask[d] = p.n_s[d] = p.ssplit[d] = p.dsplit[d] = 0
+            for lv in range(7):
+                p.s6[lv][d] = p.d6[lv][d] = 0
         p.passes = self.t.max_stages
-        rows = lanes.reshape(2 * LANE_STAGES, 16)
+        rows = lanes.reshape(2 * LANE_STAGES, nf)
+        v6_rows = len(np.asarray(a["v6_lo"]))
+        v6_class = np.asarray(a["v6_class"])
         for d in range(2):
             if self.t.n_stages[d] == 0:
                 if any(rows[d + 2 * st][0] >= 0 for st in range(LANE_STAGES)):
@@ -664,29 +755,50 @@ cdef class Matcher:
                 continue
             for st in range(p.passes):
                 l = d + 2 * st
-                r = [int(v) for v in rows[l]]
+                r = dict(zip(LANE_LAYOUT, (int(v) for v in rows[l])))
                 # a direction with fewer stages repeats its last: the fold gives the same result
                 k = self.t.stages[d * self.t.max_stages + min(st, self.t.n_stages[d] - 1)]
                 n_s = int((a["bits_base"][5 * k + 2] - a["bits_base"][5 * k + 1]) // a["words"][k])
-                _check_trie(u16, l3, r[0:3], n_s)
-                _check_trie(u16, l3, r[3:6], r[9])
-                n_p, n_dp, n_d, n_x = 256, r[7], r[9], r[11]
-                n_x_seen = int(u16[r[6]:r[6] + n_p * n_dp].max()) + 1
-                n_y = int(u16[r[8]:r[8] + n_s * n_d].max()) + 1
-                if (n_x_seen > n_x or r[8] + n_s * n_d > u16.shape[0] or r[6] + n_p * n_dp > u16.shape[0]
-                        or r[10] + n_y * n_x > i32.shape[0] or int(i32[r[10]:r[10] + n_y * n_x].max()) >> 2 >= rule_count
-                        or int(i32[r[10]:r[10] + n_y * n_x].min()) < -4
-                        or r[12] + 65536 > u16.shape[0] or int(u16[r[12]:r[12] + 65536].max()) >= n_dp):
+                n_dp, n_sp, n_d, n_x = r["n_dp"], r["n_sp"], r["n_d"], r["n_x"]
+                if r["n_s"] != n_s or min(n_dp, n_sp, n_d, n_x) < 1:
                     raise ValueError("inconsistent compiled tables")
-                (p.s1[l], p.s2[l], p.s3[l], p.d1[l], p.d2[l], p.d3[l], p.px[l], p.n_dp[l], p.sd[l], p.n_d[l],
-                 p.f[l], p.n_x[l], p.dp[l]) = r[:13]
+                if on4:
+                    _check_trie([u16, u16, l3], [r["s1"], r["s2"], r["s3"]], n_s)
+                    _check_trie([u16, u16, l3], [r["d1"], r["d2"], r["d3"]], n_d)
+                if on6:
+                    for side, n_c, split in (("s6_", n_s, r["ssplit"]), ("d6_", n_d, r["dsplit"])):
+                        cells = _check_trie([u16] * 7, [r[f"{side}{j}"] for j in range(1, 8)], None) - n_c
+                        if split < 0 or split + 2 * max(cells, 0) > i32.shape[0]:
+                            raise ValueError("inconsistent compiled tables")
+                        for c in range(cells):
+                            lo, cnt = int(i32[split + 2 * c]), int(i32[split + 2 * c + 1])
+                            if lo < 0 or cnt < 1 or lo + cnt > v6_rows or int(v6_class[lo:lo + cnt].max()) >= n_c:
+                                raise ValueError("inconsistent compiled tables")
+                n_px = 256 * n_dp * n_sp
+                if (_span(u16, r["px"], n_px) > n_x or _span(u16, r["dp"], 65536) > n_dp
+                        or _span(u16, r["sp"], 65536 if n_sp > 1 else 1) > n_sp):
+                    raise ValueError("inconsistent compiled tables")
+                n_y = _span(u16, r["sd"], n_s * n_d)
+                fin = i32[r["f"]:r["f"] + n_y * n_x] if 0 <= r["f"] and r["f"] + n_y * n_x <= i32.shape[0] else None
+                if fin is None or int(fin.max()) >> 2 >= rule_count or int(fin.min()) < -4:
+                    raise ValueError("inconsistent compiled tables")
+                p.s1[l], p.s2[l], p.s3[l], p.d1[l], p.d2[l], p.d3[l] = (r[x] if on4 else 0 for x in LANE_LAYOUT[:6])
+                p.px[l], p.n_dp[l], p.sd[l], p.n_d[l], p.f[l], p.n_x[l], p.dp[l] = (
+                    r["px"], n_dp, r["sd"], n_d, r["f"], n_x, r["dp"])
+                p.sp[l], p.n_sp[l], p.sp_mask[l], p.n_s[l] = r["sp"], n_sp, 0xFFFF if n_sp > 1 else 0, n_s
+                p.sports = p.sports or n_sp > 1
+                if on6:
+                    for lv in range(7):
+                        p.s6[lv][l] = r[f"s6_{lv + 1}"]
+                        p.d6[lv][l] = r[f"d6_{lv + 1}"]
+                    p.ssplit[l], p.dsplit[l] = r["ssplit"], r["dsplit"]
             p.fixed[d] = ADU_FREE
             if first < 0:
                 first = d
         if first < 0:
             return
         p.first = first
-        self.lanes_on = True
+        self.lanes4_on, self.lanes6_on = on4, on6
         self.use_simd = adu_has_avx2() != 0
 
     def classify(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
@@ -733,6 +845,38 @@ cdef class Matcher:
                 out_rule[i] = v >> 2
                 out_allow[i] = <uint8_t>(v & 1)
 
+    def classify_v6(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
+                    const uint64_t[::1] src_hi, const uint64_t[::1] src_lo, const uint16_t[::1] src_port,
+                    const uint64_t[::1] dst_hi, const uint64_t[::1] dst_lo, const uint16_t[::1] dst_port,
+                    int32_t[::1] out_rule, uint8_t[::1] out_allow, int threads=1):
+        """The IPv6 fast path: every address IPv6, as two uint64 halves, no family column."""
+        cdef Py_ssize_t n = direction.shape[0]
+        cdef int nt = threads if threads > 0 else 1
+        lens = (protocol.shape[0], src_hi.shape[0], src_lo.shape[0], src_port.shape[0], dst_hi.shape[0],
+                dst_lo.shape[0], dst_port.shape[0], out_rule.shape[0], out_allow.shape[0])
+        if any(x != n for x in lens):
+            raise ValueError("all columns must have the same length")
+        if n == 0:
+            return
+        if not self.lanes6_on:
+            import numpy as np
+            self.classify(direction, protocol, np.full(n, 6, np.uint8), src_hi, src_lo, src_port, dst_hi, dst_lo,
+                          dst_port, out_rule, out_allow, threads)
+            return
+        cdef adu_vlanes* vl = &self.vl
+        cdef bint simd = self.use_simd
+        cdef Py_ssize_t blk, nch = (n + CHUNK - 1) // CHUNK
+        cdef Cols c
+        c.direction, c.protocol, c.src, c.dst = &direction[0], &protocol[0], NULL, NULL
+        c.shi, c.slo, c.dhi, c.dlo = &src_hi[0], &src_lo[0], &dst_hi[0], &dst_lo[0]
+        c.sport, c.dport = &src_port[0], &dst_port[0]
+        if nt == 1:
+            with nogil:
+                _run_lanes(vl, simd, 0, n, &c, &out_rule[0], &out_allow[0])
+        else:
+            for blk in prange(nch, nogil=True, num_threads=nt, schedule="static"):
+                _run_lanes(vl, simd, blk * CHUNK, min(CHUNK, n - blk * CHUNK), &c, &out_rule[0], &out_allow[0])
+
     def classify_v4(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
                     const uint32_t[::1] src, const uint16_t[::1] src_port,
                     const uint32_t[::1] dst, const uint16_t[::1] dst_port,
@@ -752,15 +896,17 @@ cdef class Matcher:
         cdef adu_vlanes* vl = &self.vl
         cdef bint simd = self.use_simd
         cdef Py_ssize_t nch = (n + CHUNK - 1) // CHUNK
-        if self.lanes_on:  # one NSG, or subnet and NIC, per direction with lane tables: no data-dependent branches
+        cdef Cols c
+        if self.lanes4_on:  # up to three stages per direction with lane tables: no data-dependent branches
+            c.direction, c.protocol, c.src, c.dst = &direction[0], &protocol[0], &src[0], &dst[0]
+            c.shi = c.slo = c.dhi = c.dlo = NULL
+            c.sport, c.dport = &src_port[0], &dst_port[0]
             if nt == 1:
                 with nogil:
-                    _run_lanes(vl, simd, 0, n, &direction[0], &protocol[0], &src[0], &dst[0], &dst_port[0],
-                               &out_rule[0], &out_allow[0])
+                    _run_lanes(vl, simd, 0, n, &c, &out_rule[0], &out_allow[0])
             else:
                 for blk in prange(nch, nogil=True, num_threads=nt, schedule="static"):
-                    _run_lanes(vl, simd, blk * CHUNK, min(CHUNK, n - blk * CHUNK), &direction[0], &protocol[0],
-                               &src[0], &dst[0], &dst_port[0], &out_rule[0], &out_allow[0])
+                    _run_lanes(vl, simd, blk * CHUNK, min(CHUNK, n - blk * CHUNK), &c, &out_rule[0], &out_allow[0])
             return
         if t.max_stages == 1:  # one NSG per direction: block by block
             if nt == 1:

@@ -142,16 +142,25 @@ static inline int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t b
     starts[1] = d1 + 1; ends[1] = d2;
     starts[2] = d2 + 1; ends[2] = d3;
     starts[3] = d3 + 1; ends[3] = (unsigned)len;
-    for (k = 0; k < 4; k++) {
-        unsigned n = ends[k] - starts[k], c0, c1, c2, o;
-        const unsigned char* q = s + a + starts[k];
-        if (n < 1 || n > 3 || (n > 1 && q[0] == '0'))
+    {
+        /* branch-free octets: each reads the 3-byte window ending at its last digit, with weights by
+         * its length (bytes of the window outside the octet weigh 0; three zero bytes lead) */
+        static const unsigned char W[4][3] = {{0, 0, 0}, {0, 0, 1}, {0, 10, 1}, {100, 10, 1}};
+        unsigned char c[19];
+        unsigned bad = 0;
+        c[0] = c[1] = c[2] = 0;
+        _mm_storeu_si128((__m128i*)(void*)(c + 3), t);
+        for (k = 0; k < 4; k++) {
+            unsigned n = ends[k] - starts[k], e = ends[k] + 3, o;
+            const unsigned char* w = W[n & 3];
+            bad |= (n - 1u) > 2u;                                /* 1-3 digits */
+            bad |= (n > 1u) & (c[starts[k] + 3] == 0);           /* no leading zero */
+            o = w[0] * c[e - 3] + w[1] * c[e - 2] + w[2] * c[e - 1];
+            bad |= o > 255u;
+            value = (value << 8) | (o & 255u);
+        }
+        if (bad)
             return 0;
-        c0 = q[0] - '0'; c1 = q[1] - '0'; c2 = q[2] - '0';  /* in the loaded 16 bytes; unused ones are ignored */
-        o = n == 1 ? c0 : (n == 2 ? c0 * 10 + c1 : c0 * 100 + c1 * 10 + c2);
-        if (o > 255)
-            return 0;
-        value = (value << 8) | o;
     }
     *out = value;
     return 1;

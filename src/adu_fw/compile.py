@@ -447,58 +447,123 @@ def assemble(
     }
 
 
-def _v4_trie(starts: np.ndarray, classes: np.ndarray, n_classes: int) -> list[np.ndarray] | None:
-    """A full-resolution 16-8-8 trie over one IPv4 interval table: three uint16 levels, no search.
+def _trie(starts: np.ndarray, values: np.ndarray, n_const: int, bits: int, levels: int) -> list[np.ndarray] | None:
+    """A full-resolution multibit trie over an interval table of a ``bits``-bit space: level 1 has an
+    entry per top 16 bits, every later level 256-entry tables (8 bits each), ``levels`` in all.
 
-    Level 1 has an entry per /16, levels 2 and 3 have 256-entry tables; an entry of levels 1 and 2
-    names a table of the next level, an entry of level 3 is the class. Tables 0..n_classes-1 of
-    levels 2 and 3 are constant (class c everywhere), so a /16 or /24 without boundaries costs the
-    same three loads as any other and classify needs no branch. None when a level would need more
-    than 65,536 tables (huge rule lists): the caller keeps the two-level index and its search.
+    ``starts`` (uint64, ascending, the first 0) and ``values`` (int64) give the interval table. An
+    entry of a level before the last names a table of the next level; an entry of the last level
+    is the value. Tables 0..n_const-1 of every later level are constant (value c everywhere), so a
+    cell without boundaries costs the same loads as any other and classify needs no branch; values
+    >= n_const may only occupy cells of the last level's size. None when a level would need more
+    than 65,536 tables or a value does not fit in uint16.
     """
+    assert bits == 16 + 8 * (levels - 1)
     s64 = starts.astype(np.uint64)
 
-    def cells(base: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per cell of 2**bits addresses starting at ``base``: (class at its first address, split?)."""
+    def cells(base: np.ndarray, size_bits: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell of 2**size_bits values starting at ``base``: (value at its first, split?)."""
         first = np.searchsorted(s64, base, side="right") - 1
-        split = np.searchsorted(s64, base + np.uint64((1 << bits) - 1), side="right") - 1 > first
-        return classes[first].astype(np.int64), split
+        last = np.searchsorted(s64, base + np.uint64((1 << size_bits) - 1), side="right") - 1
+        return values[first].astype(np.int64), last > first
 
-    span = np.arange(256, dtype=np.uint64)
-    c1, split1 = cells(np.arange(65536, dtype=np.uint64) << np.uint64(16), 16)
-    b2 = np.flatnonzero(split1).astype(np.uint64)
-    c2, split2 = cells(((b2[:, None] << np.uint64(16)) + (span << np.uint64(8))).reshape(-1), 8)
-    b3 = np.flatnonzero(split2)
-    if n_classes + len(b2) > 65536 or n_classes + len(b3) > 65536 or n_classes > 65536:
+    if values.size and int(values.max()) >= 65536 or n_const > 65536:
         return None
-    addr3 = (((b2[b3 // 256] << np.uint64(16)) + (np.asarray(b3 % 256, np.uint64) << np.uint64(8)))[:, None] + span)
-    c3 = classes[np.searchsorted(s64, addr3.reshape(-1), side="right") - 1]
-    const = np.repeat(np.arange(n_classes, dtype=np.uint16), 256)
-    l1 = np.where(split1, 0, c1)
-    l1[split1] = n_classes + np.arange(len(b2))
-    l2 = c2.copy()
-    l2[b3] = n_classes + np.arange(len(b3))
-    return [l1.astype(np.uint16), np.concatenate([const, l2.astype(np.uint16)]),
-            np.concatenate([const, c3.astype(np.uint16)])]
+    span = np.arange(256, dtype=np.uint64)
+    size = bits - 16
+    val, split = cells(np.arange(65536, dtype=np.uint64) << np.uint64(size), size)
+    bases = (np.flatnonzero(split).astype(np.uint64) << np.uint64(size))
+    out = []
+    for _level in range(1, levels):
+        if (~split & (val >= n_const)).any() or n_const + int(split.sum()) > 65536:
+            return None
+        entry = np.where(split, 0, val)
+        entry[split] = n_const + np.arange(int(split.sum()))
+        out.append(entry.astype(np.uint16))
+        size -= 8
+        sub = ((bases[:, None]) + (span << np.uint64(size))[None, :]).reshape(-1)
+        val, split = cells(sub, size)
+        bases = sub[split]
+    assert size == 0 and not split.any()
+    const = np.repeat(np.arange(n_const, dtype=np.uint16), 256)
+    tables = [out[0]] + [np.concatenate([const, e]) for e in out[1:]]
+    return tables + [np.concatenate([const, val.astype(np.uint16)])]
 
 
-LANE_FIELDS = 16
+def _v4_trie(starts: np.ndarray, classes: np.ndarray, n_classes: int) -> list[np.ndarray] | None:
+    """A full-resolution 16-8-8 trie over one IPv4 interval table: three uint16 levels, no search."""
+    return _trie(starts, classes.astype(np.int64), n_classes, 32, 3)
+
+
+def _v6_trie(hi: np.ndarray, lo: np.ndarray, classes: np.ndarray, n_classes: int,
+             base: int) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """A 16-8-8-8-8-8-8 trie over the upper 64 bits of one IPv6 interval table, and its split cells.
+
+    A /64 with an interval boundary inside it (a prefix longer than /64: service tags have /122 to
+    /128) gets value n_classes + j at the last level instead of a class; split cell j's intervals
+    are rows ``pairs[2j] .. pairs[2j] + pairs[2j+1] - 1`` of the global IPv6 table (``base`` is the
+    classifier side's first row), which classify searches on the lower 64 bits (the first row is
+    the interval covering the cell's first address; the others start inside the cell).
+    """
+    hi = hi.astype(np.uint64)
+    lo = lo.astype(np.uint64)
+    cls = classes.astype(np.int64)
+    aligned = lo == 0
+    split = np.unique(hi[~aligned])
+    if n_classes + split.size > 65536:
+        return None
+    # the 64-bit projection: aligned starts keep their class; a split cell h is [h, h + 1) with its
+    # marker, and h + 1 restarts with the class covering (h + 1, 0) unless an aligned start is there
+    plain = aligned & ~np.isin(hi, split)  # an aligned start inside a split cell is the cell's marker
+    starts = [hi[plain]]
+    vals = [cls[plain]]
+    marker = n_classes + np.arange(split.size, dtype=np.int64)
+    starts.append(split)
+    vals.append(marker)
+    nxt = split + np.uint64(1)
+    keep = (split < np.uint64(MASK64)) & ~np.isin(nxt, hi[aligned]) & ~np.isin(nxt, split)
+    holder = np.searchsorted(hi, split[keep], side="right") - 1  # last row with hi <= h
+    starts.append(nxt[keep])
+    vals.append(cls[holder])
+    s = np.concatenate(starts)
+    v = np.concatenate(vals)
+    order = np.argsort(s, kind="stable")
+    s, v = s[order], v[order]
+    same = np.zeros(s.size, bool)
+    same[1:] = v[1:] == v[:-1]
+    s, v = s[~same], v[~same]
+    levels = _trie(s, v, n_classes, 64, 7)
+    if levels is None:
+        return None
+    # split cell j: rows [first, end) of the side's table, first covering (h, 0)
+    first = np.searchsorted(hi, split, side="left") - 1  # last row with hi < h
+    at_h = np.searchsorted(hi, split, side="left")
+    first = np.where((at_h < hi.size) & (hi[np.minimum(at_h, hi.size - 1)] == split) & aligned[np.minimum(at_h, hi.size - 1)], at_h, first)
+    end = np.searchsorted(hi, split, side="right")
+    pairs = np.stack([first + base, end - first], axis=1).reshape(-1).astype(np.int64)
+    return levels, pairs
+
+
+PX_LIMIT = 1 << 22  # entries of one lane's protocol x port table (256 x destination x source classes)
 
 
 def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
-    """Derived tables for the IPv4 lane path (rebuilt by ``matcher()``, never pickled).
+    """Derived tables for the lane paths (rebuilt by ``matcher()``, never pickled).
 
     Per direction and stage (one NSG, the subnet and NIC NSGs, an admin stage before them) a
-    "lane": the 16-8-8 tries of its classifier's two address sides (level 3, the largest, in
-    ``fast_l3`` with one byte per entry when every class fits in a byte), its destination-port
-    table, a (protocol, destination-port class) -> combined class table that already holds the
-    protocol's ported-or-not choice and the constant source-port class, the source x destination
-    cross table and the final table holding the stage value (``_match.stage_values``: rule and
-    action). Only when every direction has at most ``MAX_LANE_STAGES`` stages and each classifier
-    has cross tables, a constant source-port table and both tries; otherwise ``fast_lanes`` is
-    empty and the general paths run.
+    "lane", one row of ``fast_lanes`` named by ``_match.LANE_LAYOUT``: the tries of its classifier's
+    two address sides, IPv4 16-8-8 (level 3, the largest, in ``fast_l3`` with one byte per entry
+    when every class fits in a byte) and IPv6 16-8-8-8-8-8-8 over the upper 64 bits with the row
+    ranges of the /64s that hold a boundary (``_v6_trie``); its destination-port table, its
+    source-port table when a rule names source ports (else one zero entry and a 0 mask); a
+    (protocol, destination-port class, source-port class) -> combined class table that already
+    holds the protocol's ported-or-not choice; the source x destination cross table and the final
+    table holding the stage value (``_match.stage_values``: rule and action). Only when every
+    direction has at most ``MAX_LANE_STAGES`` stages and each classifier has cross tables and small
+    enough port tables; ``fast_v4`` / ``fast_v6`` say which families got tries (all classifiers or
+    none); otherwise ``fast_lanes`` is empty and the general paths run.
     """
-    from ._match import rule_actions, stage_values
+    from ._match import LANE_LAYOUT, rule_actions, stage_values
 
     none = {"fast_lanes": np.zeros(0, np.int64)}
     stages = [a["stages"][d * a["max_stages"] : (d + 1) * a["max_stages"]][: a["n_stages"][d]] for d in range(len(a["n_stages"]))]
@@ -514,66 +579,97 @@ def fast_tables(a: dict[str, Any]) -> dict[str, Any]:
         pos[kind] += arr.size
         return at
 
+    zero = put(np.zeros(1, np.uint16), "u")  # the source-port "table" of a lane whose rules name none
     # row d + 2 * s: direction d, stage s; a direction with fewer stages repeats its last one
     # (folding a stage's value twice changes nothing), so every flow runs the same stage count
-    lanes = np.full((2 * MAX_LANE_STAGES, LANE_FIELDS), -1, np.int64)
+    lanes = np.full((2 * MAX_LANE_STAGES, len(LANE_LAYOUT)), -1, np.int64)
     idx = a["cross_idx"]
     done: dict[int, np.ndarray] = {}
+    fam = {"v4": True, "v6": True}
     for d, st in enumerate(stages):
         for s in range(len(st)):
             k = int(st[s])
             if k in done:
                 lanes[d + 2 * s] = done[k]
                 continue
-            row = _lane(a, k, put, idx, value, int(nomatch_value[k]))
+            row = _lane(a, k, put, idx, value, int(nomatch_value[k]), zero)
             if row is None:
                 return none
-            lanes[d + 2 * s, : len(row)] = row
+            fam["v4"] &= "s1" in row
+            fam["v6"] &= "s6_1" in row
+            lanes[d + 2 * s] = [row.get(name, -1) for name in LANE_LAYOUT]
             done[k] = lanes[d + 2 * s].copy()
         for s in range(len(st), MAX_LANE_STAGES if len(st) else 0):
             lanes[d + 2 * s] = lanes[d + 2 * (len(st) - 1)]
-    if (lanes[:, 0] < 0).all():
+    if (lanes[:, LANE_LAYOUT.index("px")] < 0).all() or not (fam["v4"] or fam["v6"]):
         return none
     # level 3 holds classes: one byte each when every class fits (halves the largest level)
-    l3 = np.concatenate(parts["3"])
+    l3 = np.concatenate(parts["3"]) if parts["3"] else np.zeros(1, np.uint16)
     width = 1 if int(l3.max()) < 256 else 2
     l3_bytes = np.concatenate([l3.astype(np.uint8 if width == 1 else "<u2").view(np.uint8), np.zeros(3, np.uint8)])
     parts["u"].append(np.zeros(1, np.uint16))  # the vector loop reads 32 bits at the last entry
     if pos["u"] + 1 >= 2**31 or pos["i"] >= 2**31 or l3_bytes.size >= 2**31:
         return none  # the vector loop's offsets are int32
     return {"fast_lanes": lanes.reshape(-1), "fast_u16": np.concatenate(parts["u"]),
-            "fast_i32": np.concatenate(parts["i"]), "fast_l3": l3_bytes, "fast_l3_width": width,
-            "fast_stages": int(a["max_stages"])}
+            "fast_i32": np.concatenate(parts["i"]).astype(np.int32), "fast_l3": l3_bytes, "fast_l3_width": width,
+            "fast_stages": int(a["max_stages"]), "fast_v4": bool(fam["v4"]), "fast_v6": bool(fam["v6"])}
 
 
-def _lane(a: dict[str, Any], k: int, put: Any, idx: np.ndarray, value: np.ndarray, nomatch_value: int) -> list[int] | None:
-    """Classifier k's lane tables (appended through ``put``) and its row; None if it has none."""
+def _lane(a: dict[str, Any], k: int, put: Any, idx: np.ndarray, value: np.ndarray, nomatch_value: int,
+          zero: int) -> dict[str, int] | None:
+    """Classifier k's lane tables (appended through ``put``) and its row by field name (tries of a
+    family that does not fit are left out); None if it has no lane."""
     x = [int(v) for v in a["cross"][CROSS_FIELDS * k : CROSS_FIELDS * (k + 1)]]
-    sport = a["sport_class"][k * 65536 : (k + 1) * 65536]
-    if x[0] < 0 or not (sport == sport[0]).all():
+    if x[0] < 0:
         return None
     pd, ps, sd, f, n_dp, n_sp, n_d, n_x = x
+    sport = a["sport_class"][k * 65536 : (k + 1) * 65536]
+    const_sport = bool((sport == sport[0]).all())
+    if not const_sport and 256 * n_dp * n_sp > PX_LIMIT:
+        return None
     words = int(a["words"][k])
     bb = a["bits_base"][5 * k : 5 * k + 5]
     n_s = int(bb[2] - bb[1]) // words
-    tries = []
+    row: dict[str, int] = {"n_s": n_s}
+    tries4 = []
     for side, n_c in ((0, n_s), (1, n_d)):
         lo, hi = a["v4_off"][2 * (2 * k + side)], a["v4_off"][2 * (2 * k + side) + 1]
         t = _v4_trie(a["v4_starts"][lo:hi], a["v4_class"][lo:hi], n_c)
         if t is None:
-            return None
-        tries += [put(t[0], "u"), put(t[1], "u"), put(t[2], "3")]
+            break
+        tries4.append(t)
+    if len(tries4) == 2:
+        for prefix, t in zip("sd", tries4):
+            row.update({f"{prefix}1": put(t[0], "u"), f"{prefix}2": put(t[1], "u"), f"{prefix}3": put(t[2], "3")})
+    tries6 = []
+    for side, n_c in ((0, n_s), (1, n_d)):
+        lo, hi = int(a["v6_off"][2 * (2 * k + side)]), int(a["v6_off"][2 * (2 * k + side) + 1])
+        t6 = _v6_trie(a["v6_hi"][lo:hi], a["v6_lo"][lo:hi], a["v6_class"][lo:hi], n_c, lo)
+        if t6 is None or (t6[1].size and int(t6[1].max()) >= 2**31):
+            break
+        tries6.append(t6)
+    if len(tries6) == 2:
+        for prefix, (levels, pairs) in zip(("s6_", "d6_"), tries6):
+            row.update({f"{prefix}{j + 1}": put(t, "u") for j, t in enumerate(levels)})
+            row[prefix[0] + "split"] = put(np.append(pairs, 0).astype(np.int32), "i")
     ported = a["ported"][k * 256 : (k + 1) * 256].astype(bool)
     pc = a["proto_class"][k * 256 : (k + 1) * 256].astype(np.int64)
     dpc = np.where(ported[:, None], np.arange(n_dp)[None, :], int(a["all_dport"][k]))
-    spc = np.where(ported, int(sport[0]), int(a["all_sport"][k]))
     pd_cls = idx[pd + pc[:, None] * n_dp + dpc].astype(np.int64)
-    px = idx[ps + pd_cls * n_sp + spc[:, None]]
+    if const_sport:  # one source-port class: folded into the table, no load at classify time
+        spc = np.where(ported, int(sport[0]), int(a["all_sport"][k]))
+        px = idx[ps + pd_cls * n_sp + spc[:, None]]
+        row.update(sp=zero, n_sp=1)
+    else:  # (protocol, destination class, source class); a protocol without ports ignores both
+        spc = np.where(ported[:, None], np.arange(n_sp)[None, :], int(a["all_sport"][k]))
+        px = idx[ps + pd_cls[:, :, None] * n_sp + spc[:, None, :]]
+        row.update(sp=put(np.ascontiguousarray(sport, np.uint16), "u"), n_sp=n_sp)
     n_y = int(idx[sd : sd + n_s * n_d].max()) + 1
     g = a["cross_rule"][f : f + n_y * n_x].astype(np.int64)
     fin = np.where(g >= 0, np.append(value, 0)[np.maximum(g, 0)], nomatch_value).astype(np.int32)
-    return tries + [put(px.reshape(-1), "u"), n_dp, put(idx[sd : sd + n_s * n_d], "u"), n_d,
-                    put(fin, "i"), n_x, put(a["dport_class"][k * 65536 : (k + 1) * 65536], "u")]
+    row.update(px=put(px.reshape(-1), "u"), n_dp=n_dp, sd=put(idx[sd : sd + n_s * n_d], "u"), n_d=n_d,
+               f=put(fin, "i"), n_x=n_x, dp=put(a["dport_class"][k * 65536 : (k + 1) * 65536], "u"))
+    return row
 
 
 class CompiledPolicy:

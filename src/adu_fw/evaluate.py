@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from .compile import CompiledPolicy
-from .flowtable import FlowArrays, arrow_column, flow_arrays
+from .flowtable import FlowArrays, arrow_column, flow_batches
 
 __all__ = ["evaluate", "classify", "default_threads", "REJECTED", "NO_RULE"]
 
@@ -32,28 +32,53 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(rule_index int32, allowed uint8) per flow."""
+def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = None,
+             out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rule_index int32, allowed uint8) per flow (written into ``out`` when given).
+
+    All-IPv4 input goes to ``classify_v4`` and all-IPv6 to ``classify_v6`` (the lane paths where
+    the policy has lanes); mixed input is split by family when the matcher has lanes for it (two
+    gathers and a scatter cost far less than the general loop), else runs the general loop."""
     nt = default_threads() if threads is None else max(1, int(threads))
     if fa.n < _PARALLEL_MIN and threads is None:
         nt = 1
-    rule = np.empty(fa.n, np.int32)
-    allow = np.empty(fa.n, np.uint8)
+    rule, allow = out if out is not None else (np.empty(fa.n, np.int32), np.empty(fa.n, np.uint8))
     m = compiled.matcher()
-    src4, dst4 = fa.src_v4, fa.dst_v4
-    if not fa.v4_ints:
-        src, dst = fa.addresses()
-        if bool((src.family == 4).all()) and bool((dst.family == 4).all()):  # text, all IPv4: the same fast path
-            src4, dst4 = src.lo.astype(np.uint32), dst.lo.astype(np.uint32)
-    if src4 is not None and dst4 is not None:
-        bad = fa.bad_fields()  # a bad direction is 255 already, which the matcher rejects itself
-        direction = fa.direction if bad is None else np.where(bad, 255, fa.direction).astype(np.uint8)
-        m.classify_v4(direction, fa.protocol, src4, fa.src_port, dst4, fa.dst_port, rule, allow, nt)
-    else:
-        m.classify(
-            fa.direction, fa.protocol, fa.family(), src.hi, src.lo, fa.src_port, dst.hi, dst.lo, fa.dst_port,
-            rule, allow, nt,
-        )
+    bad = fa.bad_fields()  # a bad direction is > 1 already, which the matcher rejects itself
+    direction = fa.direction if bad is None else np.where(bad, 255, fa.direction).astype(np.uint8)
+    if fa.v4_ints:
+        m.classify_v4(direction, fa.protocol, fa.src_v4, fa.src_port, fa.dst_v4, fa.dst_port, rule, allow, nt)
+        return rule, allow
+    src, dst = fa.addresses()
+    if src.all_family(4) and dst.all_family(4):  # text, all IPv4: the same fast path
+        m.classify_v4(direction, fa.protocol, src.lo.astype(np.uint32), fa.src_port, dst.lo.astype(np.uint32),
+                      fa.dst_port, rule, allow, nt)
+        return rule, allow
+    if src.all_family(6) and dst.all_family(6):
+        m.classify_v6(direction, fa.protocol, src.hi, src.lo, fa.src_port, dst.hi, dst.lo, fa.dst_port, rule, allow, nt)
+        return rule, allow
+    s4, d4, s6, d6 = src.family == 4, dst.family == 4, src.family == 6, dst.family == 6
+    if m.v4_path.startswith("lanes") or m.v6_path.startswith("lanes"):
+        rule.fill(REJECTED)  # a row of neither family (or one of each) cannot be evaluated
+        allow.fill(0)
+        for both, fn in ((s4 & d4, "v4"), (s6 & d6, "v6")):
+            rows = np.flatnonzero(both)
+            if not rows.size:
+                continue
+            r, a = np.empty(rows.size, np.int32), np.empty(rows.size, np.uint8)
+            cols = (direction[rows], fa.protocol[rows])
+            if fn == "v4":
+                m.classify_v4(*cols, src.lo[rows].astype(np.uint32), fa.src_port[rows], dst.lo[rows].astype(np.uint32),
+                              fa.dst_port[rows], r, a, nt)
+            else:
+                m.classify_v6(*cols, src.hi[rows], src.lo[rows], fa.src_port[rows], dst.hi[rows], dst.lo[rows],
+                              fa.dst_port[rows], r, a, nt)
+            rule[rows], allow[rows] = r, a
+        return rule, allow
+    m.classify(
+        fa.direction, fa.protocol, fa.family(), src.hi, src.lo, fa.src_port, dst.hi, dst.lo, fa.dst_port,
+        rule, allow, nt,
+    )
     return rule, allow
 
 
@@ -72,17 +97,28 @@ def _labels_column(values: list[str], rule: np.ndarray, valid: np.ndarray | None
 
 
 def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None) -> pa.Table:
-    fa = flow_arrays(flows)
-    rule, allow = classify(compiled, fa, threads)
+    """The verdict table of the flows (any container ``flowtable`` reads), row for row. A chunked
+    table is classified batch by batch into one output: its input is never concatenated."""
+    parts = list(flow_batches(flows))
+    n = sum(fa.n for fa in parts)
+    nt = default_threads() if threads is None else max(1, int(threads))
+    if n < _PARALLEL_MIN and threads is None:
+        nt = 1
+    rule = np.empty(n, np.int32)
+    allow = np.empty(n, np.uint8)
+    pos = 0
+    for fa in parts:
+        classify(compiled, fa, nt, out=(rule[pos : pos + fa.n], allow[pos : pos + fa.n]))
+        pos += fa.n
     mask = valid = None  # the usual case, every row has a rule: one min() instead of masks
     if rule.size and int(rule.min()) < 0:
         rejected = rule == REJECTED
         mask = rejected if rejected.any() else None
         valid = rule >= 0
     access = pa.DictionaryArray.from_arrays(
-        arrow_column((1 - allow).astype(np.int8), mask, pa.int8()), pa.array(["Allow", "Deny"]), safe=False
+        arrow_column(np.subtract(1, allow, dtype=np.uint8).view(np.int8), mask, pa.int8()), pa.array(["Allow", "Deny"]), safe=False
     )
-    reasons = fa.reasons() if mask is not None else None  # a row is rejected exactly when it has a reason
+    reasons = _reasons(parts) if mask is not None else None  # a row is rejected exactly when it has a reason
     return pa.table(
         {
             "access": access,
@@ -91,6 +127,13 @@ def evaluate(compiled: CompiledPolicy, flows: Any, *, threads: int | None = None
             "rule_index": pa.array(rule),
             "nsg": _labels_column(compiled.labels["nsg"], rule, valid),
             "log_rule": _labels_column(compiled.labels["log_rule"], rule, valid),
-            "reject_reason": pa.array(reasons, type=pa.string()) if reasons is not None else pa.nulls(fa.n, pa.string()),
+            "reject_reason": pa.array(reasons, type=pa.string()) if reasons is not None else pa.nulls(n, pa.string()),
         }
     )
+
+
+def _reasons(parts: list[FlowArrays]) -> np.ndarray | None:
+    got = [fa.reasons() for fa in parts]
+    if all(r is None for r in got):
+        return None
+    return np.concatenate([np.full(fa.n, None, object) if r is None else r for fa, r in zip(parts, got)])

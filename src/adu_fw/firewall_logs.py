@@ -307,7 +307,7 @@ def _protocol(text: str) -> int | str:
     proto = _PROTOCOLS.get(text.lower())
     if proto is not None:
         return proto
-    if text.isascii() and text.isdigit() and int(text) <= 255:
+    if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= 3 and int(text) <= 255:  # no 5,000-digit int()
         return int(text)
     return f"field Protocol: {text!r} is not TCP, UDP, ICMP, HTTP, HTTPS or MSSQL"
 

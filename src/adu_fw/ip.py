@@ -7,6 +7,7 @@ Python's ``ipaddress`` accepts (this is property-tested).
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -26,6 +27,8 @@ __all__ = [
     "parse_prefixes",
     "format_address",
     "format_prefix",
+    "address_text",
+    "prefix_texts",
 ]
 
 MALFORMED = 0
@@ -40,9 +43,14 @@ class AddressColumn:
     hi: npt.NDArray[np.uint64]
     lo: npt.NDArray[np.uint64]
     null: npt.NDArray[np.bool_] | None = None
+    only: int = 0  # 4 or 6 when the producer knows every row has that family (no scan needed), else 0
 
     def __len__(self) -> int:
         return int(self.family.shape[0])
+
+    def all_family(self, version: int) -> bool:
+        """Whether every row is an address of this IP version."""
+        return self.only == version or bool((self.family == version).all())
 
     def bad_rows(self) -> npt.NDArray[np.intp]:
         """Rows that are neither valid addresses nor nulls."""
@@ -83,11 +91,18 @@ def _as_string_array(values: Any, what: str) -> pa.Array:
         if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             return values
         if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
-            return values.cast(pa.large_string() if pa.types.is_large_binary(values.type) else pa.string())
+            try:
+                return values.cast(pa.large_string() if pa.types.is_large_binary(values.type) else pa.string())
+            except pa.ArrowInvalid:
+                raise AddressError(f"expected a column of {what} strings, got bytes that are not UTF-8 text "
+                                   "(raw addresses: fixed_size_binary(4) or (16), network byte order)") from None
         raise AddressError(f"expected a column of {what} strings, got Arrow type {values.type}")
     try:
         return pa.array(values, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        if isinstance(values, (list, tuple)) and any(_is_address_object(v) for v in values):
+            return pa.array([None if v is None else address_text(v) if _is_address_object(v) else v for v in values],
+                            type=pa.string())
         raise AddressError(f"expected a column of {what} strings: {exc}") from None
 
 
@@ -200,3 +215,60 @@ def format_address(version: int, value: int) -> str:
 
 def format_prefix(version: int, value: int, plen: int) -> str:
     return f"{format_address(version, value)}/{plen}"
+
+
+# -- address objects (ipaddress, netaddr) as arguments ----------------------------------------------
+_IPADDRESS_TYPES = (ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
+def _is_netaddr(value: Any) -> bool:
+    # netaddr is imported only when one of its objects is passed (its import costs more than ours)
+    return type(value).__module__.split(".")[0] == "netaddr"
+
+
+def _is_address_object(value: Any) -> bool:
+    return isinstance(value, _IPADDRESS_TYPES) or _is_netaddr(value)
+
+
+def address_text(value: Any) -> str:
+    """The text of one address argument: a string, an ``ipaddress`` address, or a netaddr IPAddress."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return str(value)  # an IPv4Interface is an address with a prefix: its text says so, and is refused
+    if _is_netaddr(value):
+        import netaddr
+
+        if isinstance(value, netaddr.IPAddress):
+            return str(value)
+    raise AddressError(f"expected an IP address (text, ipaddress or netaddr object), got {type(value).__name__} {value!r}")
+
+
+def prefix_texts(value: Any) -> list[str]:
+    """The CIDR prefixes (or bare addresses) an address argument stands for, as text.
+
+    Takes a string, an ``ipaddress`` address or network, a netaddr IPAddress, IPNetwork, IPSet or
+    IPRange (an IPSet or a range is the CIDRs netaddr cuts it into), or a list / tuple / set of
+    these. The texts are checked by the caller as typed text is (``parse_prefix``): a network
+    object with host bits set (netaddr ``IPNetwork("10.0.0.1/16")``, an ``IPv4Interface``) is
+    refused like its text, never silently widened.
+    """
+    if isinstance(value, str):
+        return [value.strip()]
+    if isinstance(value, _IPADDRESS_TYPES):
+        return [str(value)]
+    if _is_netaddr(value):
+        import netaddr
+
+        if isinstance(value, netaddr.IPSet):
+            return [str(c) for c in value.iter_cidrs()]
+        if isinstance(value, netaddr.IPRange):  # IPGlob too
+            return [str(c) for c in value.cidrs()]
+        if isinstance(value, (netaddr.IPAddress, netaddr.IPNetwork)):
+            return [str(value)]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [t for v in value for t in prefix_texts(v)]
+    raise AddressError(
+        "expected an IP prefix or address: text, an ipaddress address or network, a netaddr IPAddress, "
+        f"IPNetwork, IPSet or IPRange, or a list of them; got {type(value).__name__} {value!r}"
+    )

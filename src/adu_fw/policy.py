@@ -18,7 +18,7 @@ import numpy as np
 from .adminrules import AdminRule, AdminRules, admin_rules_of
 from .compile import ALLOW, ALLOW_END, DENY, PASS, PORTED_TCP_UDP, CompiledPolicy, MatchRule, _Intervals, assemble, build_classifier
 from .errors import AddressError, PolicyError
-from .ip import parse_prefix
+from .ip import parse_prefix, prefix_texts
 from .nsg import NSG, load_nsg
 from .reference import evaluate
 from .rules import Rule, default_rules
@@ -189,9 +189,11 @@ class Policy:
             network_groups=network_groups,
         )
 
-    def _vnet(self, given: Sequence[str]) -> tuple[str, ...]:
-        if isinstance(given, str):
-            given = [given]
+    def _vnet(self, given: Any) -> tuple[str, ...]:
+        try:  # text, ipaddress / netaddr objects (an IPSet is its CIDRs), or a list of them
+            given = prefix_texts(list(given) if isinstance(given, (tuple, set, frozenset)) else given)
+        except AddressError as exc:
+            raise PolicyError(str(exc), field="virtual_network (--vnet)") from None
         prefixes: list[str] = []
         for p in list(given) + [p for nsg in self.nsgs for p in nsg.vnet_prefixes]:
             try:
@@ -215,7 +217,10 @@ class Policy:
     def _asgs(self, asgs: Mapping[str, Sequence[str] | str]) -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
         for name, members in asgs.items():
-            items = [m for m in (members.split(",") if isinstance(members, str) else members) if str(m).strip()]
+            try:  # "IP,IP", or a list of text / ipaddress / netaddr objects (an IPSet is its CIDRs)
+                items = [m for m in (members.split(",") if isinstance(members, str) else prefix_texts(members)) if m.strip()]
+            except AddressError as exc:
+                raise PolicyError(str(exc), record=f"ASG {name!r}", field="asgs (--asg)") from None
             checked = []
             for m in items:
                 try:

@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from . import _prefix
 from . import jsonio
-from .errors import ServiceTagError
-from .ip import HOST_BITS_SET, format_prefix, parse_addresses, parse_prefixes
+from .errors import AddressError, ServiceTagError
+from .ip import HOST_BITS_SET, address_text, format_prefix, parse_addresses, parse_prefixes
 
 __all__ = [
     "Tag",
@@ -405,14 +405,17 @@ class ServiceTags:
         """Build the lookup index now (it is otherwise built on the first lookup)."""
         _ = self._index
 
-    def lookup(self, ip: str) -> list[str]:
+    def lookup(self, ip: Any) -> list[str]:
         """Every tag whose prefixes contain ``ip``, the most specific prefix first."""
         return [t for t, _ in self.match(ip)]
 
-    def match(self, ip: str) -> list[tuple[str, str]]:
-        """``(tag, prefix)`` pairs for ``ip``, the most specific prefix first."""
-        if not isinstance(ip, str):
-            raise ServiceTagError(f"expected an IP address string, got {ip!r}", field="ip")
+    def match(self, ip: Any) -> list[tuple[str, str]]:
+        """``(tag, prefix)`` pairs for ``ip`` (text, an ``ipaddress`` or netaddr address), the most
+        specific prefix first."""
+        try:
+            ip = address_text(ip)
+        except AddressError as exc:
+            raise ServiceTagError(exc.message, field="ip") from None
         import ipaddress  # one address: the standard parser (same grammar as ip.py's), no column machinery
 
         text = ip.strip()

@@ -14,12 +14,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adu_fw._match import Matcher
-from adu_fw.compile import fast_tables
 from adu_fw.evaluate import classify
 from adu_fw.flowtable import flow_arrays
 from adu_fw.policy import Policy
 from adu_fw.servicetags import load_cached
+
+from matchkit import Variant, matchers
 
 TAGS = load_cached("20240610")  # named: the default changes as new files ship
 TAG_NAMES = ["AzureDeviceUpdate", "Storage.WestEurope", "AzureFrontDoor.Backend", "VirtualNetwork", "Internet", "AzureLoadBalancer", "GatewayManager"]
@@ -57,7 +57,7 @@ def _rename(d, to):
 @st.composite
 def rules(draw, max_rules=10):
     n = draw(st.integers(0, max_rules))
-    # NSGs rarely name source ports; with every sourcePortRange "*" the one-stage lane path runs
+    # NSGs rarely name source ports; without any, the lanes fold the source-port class away
     any_sport = draw(st.booleans())
     prios = {"Inbound": draw(st.lists(st.integers(100, 4096), min_size=n, max_size=n, unique=True)),
              "Outbound": draw(st.lists(st.integers(100, 4096), min_size=n, max_size=n, unique=True))}
@@ -148,28 +148,6 @@ def _flows(policy, seed, n):
     return rows
 
 
-class _Variant:
-    """The compiled policy with another matcher over the same arrays (see ``_matchers``)."""
-
-    def __init__(self, compiled, matcher):
-        self.arrays, self.labels, self._m = compiled.arrays, compiled.labels, matcher
-
-    def matcher(self):
-        return self._m
-
-
-def _matchers(compiled):
-    """Every classify path over one compiled policy: the lanes (when the policy allows them) in
-    AVX2 and in scalar code, the cross tables without lanes, and the bitsets without cross tables."""
-    a = compiled.arrays
-    yield Matcher(dict(a, **fast_tables(a)))  # AVX2 where the CPU has it
-    scalar = Matcher(dict(a, **fast_tables(a)))
-    scalar.simd = False
-    yield scalar
-    yield Matcher(a)
-    yield Matcher({k: v for k, v in a.items() if not k.startswith("cross")})
-
-
 def _v4_columns(rows):
     """The IPv4 rows' positions and their integer columns (the zero-copy input shape)."""
     v4 = [i for i, r in enumerate(rows) if ":" not in r[2] and ":" not in r[4]]
@@ -190,12 +168,12 @@ def _compare_paths(policy, rows, rule, allow):
                       "dst_ip": [r[4] for r in rows], "dst_port": [r[5] for r in rows]})
     v4, cols4 = _v4_columns(rows)
     fa4 = flow_arrays(cols4)
-    for m in _matchers(compiled):
+    for m in matchers(compiled.arrays):
         for threads in (1, 2):
-            r, a = classify(_Variant(compiled, m), fa, threads)
+            r, a = classify(Variant(compiled, m), fa, threads)
             assert r.tolist() == rule and a.tolist() == allow, m.v4_path
             if v4:
-                r, a = classify(_Variant(compiled, m), fa4, threads)
+                r, a = classify(Variant(compiled, m), fa4, threads)
                 assert r.tolist() == [rule[i] for i in v4] and a.tolist() == [allow[i] for i in v4], m.v4_path
 
 
@@ -229,8 +207,8 @@ NSG_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[
 def test_single_nsg_compiled_equals_reference(rs, vnet, seed):
     policy = Policy.from_nsg({"name": "n1", "properties": {"securityRules": rs}}, virtual_network=vnet, service_tags=TAGS, asgs=ASGS)
     _compare(policy, _flows(policy, seed, 60))
-    if all(r["properties"]["sourcePortRange"] == "*" for r in rs):
-        assert policy.compile().matcher().v4_path.startswith("lanes")
+    m = policy.compile().matcher()  # source ports named or not, IPv4 and IPv6: the lanes take it
+    assert m.v4_path.startswith("lanes") and m.v6_path.startswith("lanes"), (m.v4_path, m.v6_path)
 
 
 @NSG_SETTINGS
@@ -241,5 +219,5 @@ def test_subnet_and_nic_compiled_equals_reference(sub, nic, vnet, seed, present)
         nic={"name": "nic-nsg", "properties": {"securityRules": nic}} if present != "subnet" else None,
         virtual_network=vnet, service_tags=TAGS, asgs=ASGS)
     _compare(policy, _flows(policy, seed, 60))
-    if all(r["properties"]["sourcePortRange"] == "*" for r in sub + nic):
-        assert policy.compile().matcher().v4_path.startswith("lanes")
+    m = policy.compile().matcher()  # source ports named or not, IPv4 and IPv6: the lanes take it
+    assert m.v4_path.startswith("lanes") and m.v6_path.startswith("lanes"), (m.v4_path, m.v6_path)

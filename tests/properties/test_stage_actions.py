@@ -25,10 +25,14 @@ from adu_fw.errors import PolicyError
 from adu_fw.evaluate import classify
 from adu_fw.flowtable import flow_arrays
 
+from matchkit import Variant, matchers
+
 V4 = ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "10.0.0.4/32", "10.0.1.0/24", "8.8.8.0/24", "20.119.27.192/26",
       "128.0.0.0/1", "255.255.255.255/32", "0.0.0.0/32", "172.16.0.0/12"]
 V6 = ["::/0", "2001:db8::/32", "2001:db8::4/128", "2001:db8:1::/64", "2603:1030:210:11::200/122", "fc00::/7",
-      "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "2000::/3"]
+      "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "2000::/3",
+      # neighbouring /64s that each hold a boundary, a /64 between them without, and /96 at ::
+      "2001:db8:0:1::80/121", "2001:db8:0:2::/126", "2001:db8:0:3::/64", "2001:db8:0:4::1/128", "::ffff:0:0/96"]
 PORT_RANGES = [(0, 65535), (0, 0), (65535, 65535), (443, 443), (80, 80), (1, 1024), (1024, 65535), (22, 22),
                (8000, 8080)]
 PROTOCOLS = [None, frozenset({6}), frozenset({17}), frozenset({1}), frozenset({6, 17}), frozenset({50})]
@@ -127,25 +131,6 @@ def _flows(lists, seed, n):
     return rows
 
 
-class _Variant:
-    def __init__(self, compiled, matcher):
-        self.arrays, self.labels, self._m = compiled.arrays, compiled.labels, matcher
-
-    def matcher(self):
-        return self._m
-
-
-def matchers(arrays):
-    """Every classify path over the same arrays: lanes (AVX2 where the CPU has it, and scalar), the
-    cross tables without lanes, the bitsets without cross tables."""
-    yield Matcher(dict(arrays, **fast_tables(arrays)))
-    scalar = Matcher(dict(arrays, **fast_tables(arrays)))
-    scalar.simd = False
-    yield scalar
-    yield Matcher(arrays)
-    yield Matcher({k: v for k, v in arrays.items() if not k.startswith("cross")})
-
-
 def build(lists, actions, nomatch, stages):
     classifiers = [build_classifier(r, PORTED_TCP_UDP) for r in lists]
     n = sum(len(r) for r in lists)
@@ -173,36 +158,43 @@ def _columns(rows):
 
 
 def check_all_paths(compiled, rows, rule, allow, reps=1):
-    """Every matcher over the rows (tiled ``reps`` times so that two threads get several chunks)."""
+    """Every matcher over the rows (tiled ``reps`` times so that two threads get several chunks):
+    all rows (mixed families), the IPv4 rows as integer columns, the IPv6 rows alone. Returns the
+    IPv4 and the IPv6 paths seen."""
     rows = rows * reps
     rule, allow = rule * reps, allow * reps
     fa = flow_arrays(_columns(rows))
     v4 = [i for i, r in enumerate(rows) if r[2].version == 4 and r[4].version == 4]
+    v6 = [i for i, r in enumerate(rows) if r[2].version == 6 and r[4].version == 6]
     cols4 = {k: (v[v4] if isinstance(v, np.ndarray) else np.array([int(ipaddress.IPv4Address(x)) for x in np.asarray(v)[v4]], np.uint32))
              for k, v in _columns(rows).items()}
     fa4 = flow_arrays(cols4)
-    paths = set()
+    fa6 = flow_arrays(_columns([rows[i] for i in v6]))
+    paths4, paths6 = set(), set()
     for m in matchers(compiled.arrays):
-        paths.add(m.v4_path)
+        paths4.add(m.v4_path)
+        paths6.add(m.v6_path)
         for threads in (1, 2):
-            r, a = classify(_Variant(compiled, m), fa, threads)
-            assert r.tolist() == rule and a.tolist() == allow, (m.v4_path, threads)
-            if v4:
-                r, a = classify(_Variant(compiled, m), fa4, threads)
-                assert r.tolist() == [rule[i] for i in v4] and a.tolist() == [allow[i] for i in v4], (m.v4_path, threads)
-    return paths
+            r, a = classify(Variant(compiled, m), fa, threads)
+            assert r.tolist() == rule and a.tolist() == allow, (m.v4_path, m.v6_path, threads)
+            for sub, fas in ((v4, fa4), (v6, fa6)):
+                if sub:
+                    r, a = classify(Variant(compiled, m), fas, threads)
+                    assert r.tolist() == [rule[i] for i in sub] and a.tolist() == [allow[i] for i in sub], (
+                        m.v4_path, m.v6_path, threads)
+    return paths4, paths6
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(staged_policies(), st.integers(0, 2**32))
 def test_every_path_folds_stages_as_the_oracle(policy, seed):
     lists, actions, nomatch, stages = policy
     compiled = build(*policy)
     rows = _flows(lists, seed, 50)
     rule, allow = expected(lists, actions, nomatch, stages, rows)
-    paths = check_all_paths(compiled, rows, rule, allow, reps=3)  # the AVX2 loop takes 32 flows a step
-    if any(stages) and all(r.src_ports == ((0, 65535),) for rules in lists for r in rules):
-        assert {"lanes"} <= paths, paths  # the lane path ran (and its AVX2 twin where the CPU has it)
+    paths4, paths6 = check_all_paths(compiled, rows, rule, allow, reps=3)  # AVX2 takes 32 flows a step
+    if any(stages):  # the lane paths ran (and their AVX2 twins where the CPU has AVX2)
+        assert "lanes" in paths4 and "lanes" in paths6, (paths4, paths6)
 
 
 def test_three_stages_with_two_threads_over_many_chunks():
@@ -224,7 +216,8 @@ def test_three_stages_with_two_threads_over_many_chunks():
     rows = _flows(lists, 7, 400)
     rule, allow = expected(lists, actions, nomatch, stages, rows)
     assert len({(r, a) for r, a in zip(rule, allow)}) >= 5  # the flows reach several outcomes
-    assert {"lanes"} <= check_all_paths(compiled, rows, rule, allow, reps=25)  # 10,000 flows
+    paths4, paths6 = check_all_paths(compiled, rows, rule, allow, reps=25)  # 10,000 flows
+    assert "lanes" in paths4 and "lanes" in paths6
 
 
 def test_nsg_style_arrays_keep_their_meaning():
@@ -250,7 +243,7 @@ def test_nsg_style_arrays_keep_their_meaning():
             (1, 6, ipaddress.ip_address("10.0.0.1"), 5, ipaddress.ip_address("8.8.8.8"), 80)]
     fa = flow_arrays(_columns(rows))
     for arrays in (a, raw):
-        r, al = classify(_Variant(CompiledPolicy(arrays, labels), Matcher(dict(arrays, **fast_tables(arrays)))), fa, 1)
+        r, al = classify(Variant(CompiledPolicy(arrays, labels), Matcher(dict(arrays, **fast_tables(arrays)))), fa, 1)
         assert r.tolist() == [0, 3] and al.tolist() == [0, 1]
 
 
