@@ -112,10 +112,25 @@ def test_analyze_of_rows_aggregates_in_the_tasks(spark, tmp_path_factory):
         assert got[key] == want[key], key
 
 
-def test_the_binary_files_dataframe_is_taken_as_files(spark):
+@pytest.mark.parametrize("read_in_tasks", [None, False])
+def test_the_binary_files_dataframe_is_taken_as_files(spark, read_in_tasks):
+    """The tasks open local files themselves (the default), or take the content Spark read: the same report."""
     policy = Policy.from_nsg(demo_dir() / "client-nsg.json", service_tags="20240610")
     files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(demo_dir() / "flowlogs"))
-    assert _plain(adu_spark.analyze(files, policy)) == _plain(_single(str(demo_dir() / "flowlogs"), policy))
+    want = _plain(_single(str(demo_dir() / "flowlogs"), policy))
+    assert _plain(adu_spark.analyze(files, policy, read_in_tasks=read_in_tasks)) == want
+    df = adu_spark.read_flow_logs(spark, str(demo_dir() / "flowlogs"))
+    assert _plain(adu_spark.analyze(df, policy, read_in_tasks=read_in_tasks)) == want
+
+
+def test_files_in_bins_of_about_equal_size():
+    files = [(f"f{i}", f"/p/f{i}", size) for i, size in enumerate([9, 1, 5, 5, 3, 7, 2, 8])]
+    bins = adu_spark._bins(files, 3)
+    loads = sorted(sum(f[2] for f in b) for b in bins)
+    assert sorted(f for b in bins for f in b) == sorted(files) and loads[-1] - loads[0] <= 2
+    assert adu_spark._bins(files[:1], 4) == [[files[0]]]
+    assert adu_spark._local("file:/tmp/a%20b/PT1H.json") == "/tmp/a b/PT1H.json"
+    assert adu_spark._local("abfss://c@a.dfs.core.windows.net/x") is None
 
 
 def test_readme_snippet_runs_as_written_without_pyspark_python(tmp_path):

@@ -87,7 +87,7 @@ def _parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         contents = b.column("content").to_pylist()
         for path, content in zip(paths, contents):
             stats = ReadStats()
-            source = path[len("file:"):] if path.startswith("file:") else path
+            source = _source(path)
             for batch in read_blob(content, source, stats):
                 yield pa.RecordBatch.from_arrays(
                     _decode(batch).columns + [pa.nulls(batch.num_rows, pa.string())], schema=plain
@@ -116,6 +116,26 @@ def _files(spark: Any, paths: str | list[str]) -> Any:
         .load(paths if isinstance(paths, list) else [paths])
         .select("path", "content")
     )
+
+
+def _driver_listing(spark: Any, paths: str | list[str]) -> list[tuple[str, str, int]] | None:
+    """On a local master, local paths are listed here as one machine lists them (no Spark job); else None."""
+    from .flowlogs import list_files
+    from .flowlogs.sources import is_url
+
+    paths = paths if isinstance(paths, list) else [paths]
+    if not str(spark.sparkContext.master).startswith("local"):
+        return None
+    local = [_local(p) if is_url(p) else p for p in map(str, paths)]
+    if any(p is None for p in local):
+        return None
+    return [(ref.source, os.path.abspath(ref.path), int(ref.size or 0)) for ref in list_files(local)]
+
+
+def _listing(spark: Any, paths: str | list[str]) -> Any:
+    """Every file's ``path`` and ``length``, listed by Spark (the content is not read)."""
+    return (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+            .load(paths if isinstance(paths, list) else [paths]).select("path", "length"))
 
 
 def read_flow_logs(spark: Any, paths: str | list[str]) -> Any:
@@ -193,7 +213,17 @@ def evaluate(df: Any, policy: Any) -> Any:
 
 
 def _source(path: str) -> str:
-    return path[len("file:"):] if path.startswith("file:") else path
+    """What reports name a file by: its local path for a ``file:`` URI (as one machine names it), else the URI."""
+    local = _local(path)
+    return path if local is None else local
+
+
+def _local(uri: str) -> str | None:
+    """The local path of a ``file:`` URI (what Spark lists local files as), None for other schemes."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else None
 
 
 _PARTS = "key string, part binary"  # per file (or per batch of rows): its partial report, pickled
@@ -210,6 +240,33 @@ def _analyze_files(blob: bytes) -> Any:
                 yield pa.RecordBatch.from_pydict({"key": [source], "part": [pickle.dumps(part, protocol=5)]})
 
     return run
+
+
+def _analyze_paths(blob: bytes, bins: Any) -> Any:
+    """Each task opens the files of its bin itself (``spark.range`` gives it the bin's number): only
+    names go in and partial reports come out, no file content crosses into the JVM and back."""
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from .flowlogs import FileRef
+
+        replay = pickle.loads(blob)
+        for b in batches:
+            for i in b.column("id").to_pylist():
+                for source, path, size in bins.value[i]:
+                    part = replay.file(FileRef(source, path, size))
+                    yield pa.RecordBatch.from_pydict({"key": [source], "part": [pickle.dumps(part, protocol=5)]})
+
+    return run
+
+
+def _bins(files: list[tuple[str, str, int]], n: int) -> list[list[tuple[str, str, int]]]:
+    """Files (name, path, size) in ``n`` bins of about equal size (largest first into the lightest bin)."""
+    bins: list[list[tuple[str, str, int]]] = [[] for _ in range(n)]
+    load = [0] * n
+    for f in sorted(files, key=lambda f: (-f[2], f[0])):
+        k = load.index(min(load))
+        bins[k].append(f)
+        load[k] += f[2]
+    return [b for b in bins if b]
 
 
 def _analyze_rows(blob: bytes) -> Any:
@@ -236,12 +293,17 @@ def _analyze_rows(blob: bytes) -> Any:
     return run
 
 
-def analyze(df: Any, policy: Any, *, tag: str | None = "AzureDeviceUpdate") -> dict[str, Any]:
+def analyze(df: Any, policy: Any, *, tag: str | None = "AzureDeviceUpdate", read_in_tasks: bool | None = None
+            ) -> dict[str, Any]:
     """The report of ``adu_fw.analysis.analyze`` (its ``to_dict()``), computed where the files are.
 
     Each file is read, evaluated and aggregated in one task; only partial reports reach the driver,
     merged in path order (the order one machine reads a directory in). A ``df`` that is not what
     ``read_flow_logs`` returned nor a ``binaryFile`` DataFrame is taken as flow-log rows.
+    ``read_in_tasks``: the tasks open the files themselves (only names travel; the default when every
+    file is a local ``file:`` path, which every executor of a Spark job over local files sees), or
+    Spark reads them (``binaryFile`` content, with Spark's own storage credentials: the default for
+    ``abfss://`` and every other scheme).
     """
     from .analysis import Replay
 
@@ -253,12 +315,28 @@ def analyze(df: Any, policy: Any, *, tag: str | None = "AzureDeviceUpdate") -> d
     spark = source[0] if source else df.sparkSession
     worker_python(spark)
     blob = pickle.dumps(replay, protocol=5)
-    if source is not None:
-        parts = _files(*source).mapInArrow(_analyze_files(blob), _PARTS)
-    elif {"path", "content"} <= set(df.columns):
-        parts = df.select("path", "content").mapInArrow(_analyze_files(blob), _PARTS)
-    else:
+    files = _files(*source) if source is not None else (
+        df.select("path", "content") if {"path", "content"} <= set(df.columns) else None)
+    if files is None:
         parts = df.mapInArrow(_analyze_rows(blob), _PARTS)
+    else:
+        listing = None
+        if read_in_tasks is not False:
+            listing = _driver_listing(spark, source[1]) if source is not None else None
+            if listing is None:
+                lengths = (_listing(*source) if source is not None else df.select("path", "length")).collect()
+                listing = [(_local(r["path"]), _local(r["path"]), int(r["length"])) for r in lengths]
+            if any(path is None for path, _, _ in listing):  # not local files: Spark reads them
+                if read_in_tasks:
+                    raise ValueError("read_in_tasks=True needs local (file:) paths; Spark reads other schemes")
+                listing = None
+        if listing is not None:
+            sc = spark.sparkContext
+            bins = _bins(listing, max(1, min(len(listing), sc.defaultParallelism)))
+            ids = spark.range(0, len(bins), 1, max(1, len(bins)))  # one bin per task
+            parts = ids.mapInArrow(_analyze_paths(blob, sc.broadcast(bins)), _PARTS)
+        else:
+            parts = files.mapInArrow(_analyze_files(blob), _PARTS)
     report = replay.report(ReadStats())
     for row in sorted(parts.collect(), key=lambda r: r["key"]):
         part = pickle.loads(row["part"])
