@@ -413,10 +413,56 @@ def row_agreement(batch: Any, verdicts: pa.Table, labels: Any = None) -> np.ndar
     return out
 
 
+_COMBINED_MAX = 1 << 16  # distinct (logged rule, computed rule, logged decision, computed access) combinations counted directly
+
+
 def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray,
                admin: frozenset[str] | None = None) -> None:
-    known, dec_diff, rule_diff, comparable = _agreement_masks(
-        batch, verdicts, ok, admin_names(report.labels) if admin is None else admin)
+    """Agreement counts and examples of one batch: each row's combination of dictionary codes is counted
+    once (a few hundred combinations at most), and the comparison is made per combination, not per row."""
+    admin = admin_names(report.labels) if admin is None else admin
+    li, lvals, _ = _dict_parts(batch.column("logged_rule"))
+    ci, cvals, _ = _dict_parts(verdicts.column("log_rule"))
+    di, dvals, _ = _dict_parts(batch.column("logged_decision"))  # null: the last ("") entry, and only null
+    ai, avals, _ = _dict_parts(verdicts.column("access"))
+    nl, nc, nd, na = len(lvals), len(cvals), len(dvals), len(avals)
+    if nl * nc * nd * na * 2 > _COMBINED_MAX:
+        return _agreement_by_rows(report, batch, verdicts, ok, admin)
+    code = (((li * nc + ci) * nd + di) * na + ai) * 2 + ok
+    counts = np.bincount(code)
+    bad_code = np.zeros(len(counts), bool)
+    dec_code = np.zeros(len(counts), bool)
+    for k in np.flatnonzero(counts).tolist():
+        n = int(counts[k])
+        if not k & 1:  # rejected by the evaluation: not compared
+            continue
+        rest, a = divmod(k >> 1, na)
+        rest, d = divmod(rest, nd)
+        lo, c = divmod(rest, nc)
+        if d == nd - 1:  # no logged decision
+            report.unknown += n
+            continue
+        comparable = lvals[lo].startswith(COMPARABLE_PREFIXES) or logged_admin_rule(lvals[lo], admin)
+        dec_diff = dvals[d] != avals[a]
+        rule_diff = comparable and not dec_diff and not _same_rule(lvals[lo], cvals[c])
+        if not comparable:
+            report.rule_not_comparable += n
+        if dec_diff or rule_diff:
+            bad_code[k], dec_code[k] = True, dec_diff
+            report.disagree += n
+            report.decision_disagree += n if dec_diff else 0
+            report.rule_disagree += n if rule_diff else 0
+        else:
+            report.agree += n
+    if bad_code.any() and len(report.examples) < EXAMPLES:
+        rows = np.flatnonzero(bad_code[code])[: EXAMPLES - len(report.examples)]
+        _examples(report, batch, verdicts, rows, dec_code[code[rows]])
+
+
+def _agreement_by_rows(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np.ndarray,
+                       admin: frozenset[str]) -> None:
+    """``_agreement`` with masks per row (dictionaries too large to count their combinations)."""
+    known, dec_diff, rule_diff, comparable = _agreement_masks(batch, verdicts, ok, admin)
     report.unknown += int((ok & ~known).sum())
     report.decision_disagree += int(dec_diff.sum())
     report.rule_disagree += int(rule_diff.sum())
@@ -425,11 +471,18 @@ def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np
     report.disagree += int(bad.sum())
     report.agree += int((known & ~bad).sum())
     if bad.any() and len(report.examples) < EXAMPLES:
+        rows = np.flatnonzero(bad)[: EXAMPLES - len(report.examples)]
+        _examples(report, batch, verdicts, rows, dec_diff[rows])
+
+
+def _examples(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, rows: np.ndarray, decision: np.ndarray) -> None:
+    """The disagreeing rows ``rows`` (their kind: ``decision`` where set, else rule) as report examples."""
+    if len(rows):
         cols = {name: batch.column(name) for name in ("time", "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "direction", "logged_rule", "logged_decision", "source_file", "record_index", "tuple_index")}
-        for i in np.flatnonzero(bad)[: EXAMPLES - len(report.examples)].tolist():
+        for i, is_decision in zip(rows.tolist(), decision.tolist()):
             ex = {k: (v[i].as_py() if not isinstance(v[i].as_py(), _dt.datetime) else v[i].as_py().isoformat()) for k, v in cols.items()}
             ex.update(
-                kind="decision" if dec_diff[i] else "rule",
+                kind="decision" if is_decision else "rule",
                 computed_decision=verdicts.column("access")[i].as_py(),
                 computed_rule=verdicts.column("rule")[i].as_py(),
                 computed_log_rule=verdicts.column("log_rule")[i].as_py(),
