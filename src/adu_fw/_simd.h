@@ -170,6 +170,11 @@ static inline int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t b
 #endif
 }
 
+/* 16 bytes from src to dst (both with 16 bytes readable / writable there): a fixed-size copy, no call. */
+static inline void adu_copy16(unsigned char* dst, const unsigned char* src) {
+    memcpy(dst, src, 16);
+}
+
 /* First position >= p in s[:n] holding '"', '\\', a control byte (< 0x20) or a non-ASCII byte; n if none. */
 static inline int64_t adu_string_stop(const unsigned char* s, int64_t p, int64_t n) {
 #if ADU_SIMD

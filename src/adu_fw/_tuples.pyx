@@ -13,6 +13,7 @@ cdef extern from "_simd.h":
     int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out, int maxn) noexcept nogil
     int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil  # 1 number, 0 empty, -1 not a number
     int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
+    void adu_copy16(unsigned char* dst, const unsigned char* src) noexcept nogil
 
 cdef int64_t MS_CUTOFF = 100000000000  # above: epoch milliseconds (v4), below: seconds (v1/v2)
 
@@ -158,18 +159,25 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
 
 def gather(const uint8_t[::1] data, const int64_t[::1] start, const int64_t[::1] end,
            int32_t[::1] out_offsets, uint8_t[::1] out_data):
-    """Copy the byte spans into one Arrow string buffer (offsets must hold n + 1 entries)."""
+    """Copy the byte spans into one Arrow string buffer (offsets must hold n + 1 entries). Spans of at
+    most 16 bytes (addresses) are copied 16 bytes at a time where both buffers have room past them
+    (give ``out_data`` 16 spare bytes), which is one load and one store instead of a memcpy call."""
     cdef Py_ssize_t i, n = start.shape[0]
-    cdef int64_t pos = 0
+    cdef int64_t pos = 0, k
     cdef int64_t total = _check_spans(start, end, n, data.shape[0])
+    cdef int64_t size = data.shape[0], room = out_data.shape[0]
     if out_offsets.shape[0] < n + 1 or out_data.shape[0] < total:
         raise ValueError("output buffers too small")
     with nogil:
         for i in range(n):
             out_offsets[i] = <int32_t>pos
-            if end[i] > start[i]:
-                memcpy(&out_data[pos], &data[start[i]], end[i] - start[i])
-            pos += end[i] - start[i]
+            k = end[i] - start[i]
+            if k > 0:
+                if k <= 16 and start[i] + 16 <= size and pos + 16 <= room:
+                    adu_copy16(&out_data[pos], &data[start[i]])
+                else:
+                    memcpy(&out_data[pos], &data[start[i]], k)
+            pos += k
         out_offsets[n] = <int32_t>pos
 
 

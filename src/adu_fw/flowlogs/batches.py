@@ -51,9 +51,10 @@ def _pooled(*specs: tuple[int | tuple[int, int], Any]) -> list[np.ndarray]:
 
 def _strings(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
     lengths = end - start
-    out_offsets, out_data = _pooled((len(start) + 1, np.int32), (max(1, int(lengths.sum())), np.uint8))
+    total = int(lengths.sum())
+    out_offsets, out_data = _pooled((len(start) + 1, np.int32), (total + 16, np.uint8))  # 16 spare: gather's wide copies
     _tuples.gather(data, np.ascontiguousarray(start), np.ascontiguousarray(end), out_offsets, out_data)
-    return pa.StringArray.from_buffers(len(start), pa.py_buffer(out_offsets), pa.py_buffer(out_data))
+    return pa.StringArray.from_buffers(len(start), pa.py_buffer(out_offsets), pa.py_buffer(out_data[:max(1, total)]))
 
 
 def _tuple_bytes(raw: RawTuples, text: SpanText | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
