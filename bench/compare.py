@@ -506,6 +506,7 @@ def bench_e2e(args: argparse.Namespace) -> None:
     the same bytes; peak RSS for 1x and 2x the data; Spark local[2] against one process with 2 threads.
     Every measurement runs ``--e2e-repeat`` times (default 3; a warm-up run first) and prints its range."""
     import glob
+    import os
     import subprocess
     import sys
     import tempfile
@@ -520,6 +521,7 @@ def bench_e2e(args: argparse.Namespace) -> None:
         write_nsg_v2_hours(f"{tmp}/a", hours=hours, tuples_per_hour=per_hour)
         write_nsg_v2_hours(f"{tmp}/b", hours=2 * hours, tuples_per_hour=per_hour)
         t_gen = time.perf_counter() - t
+        os.sync()  # the generated files written back now, not while the first runs are timed
         files = glob.glob(f"{tmp}/a/flowlogs/**/*.json", recursive=True)
         size = sum(Path(f).stat().st_size for f in files)
         t_orjson: list[float] = []
