@@ -256,8 +256,9 @@ def _read_more(stats: Any) -> dict[str, Any]:
     }
 
 
-def _dict_parts(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indices with null -> the last value, lower-cased dictionary values + "", null mask) of a string column."""
+def _dict_parts(arr: Any, native: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices with null -> the last value, lower-cased dictionary values + "", null mask) of a string column;
+    the indices as intp, or ``native``: in the dictionary's own integer type (no copy)."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not pa.types.is_dictionary(arr.type):
@@ -265,9 +266,11 @@ def _dict_parts(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = np.array([(v or "").lower() for v in arr.dictionary.to_pylist()] + [""], dtype=object)
     indices = arr.indices
     if indices.null_count == 0:
-        return np.asarray(indices).astype(np.intp, copy=False), values, np.zeros(len(arr), bool)
+        codes = np.asarray(indices)
+        return codes if native else codes.astype(np.intp, copy=False), values, np.zeros(len(arr), bool)
     null = np.asarray(indices.is_null())
-    return np.asarray(indices.fill_null(len(values) - 1)).astype(np.intp), values, null
+    codes = np.asarray(indices.fill_null(len(values) - 1))
+    return codes if native else codes.astype(np.intp), values, null
 
 
 def analyze(
@@ -421,13 +424,14 @@ def _agreement(report: Report, batch: pa.RecordBatch, verdicts: pa.Table, ok: np
     """Agreement counts and examples of one batch: each row's combination of dictionary codes is counted
     once (a few hundred combinations at most), and the comparison is made per combination, not per row."""
     admin = admin_names(report.labels) if admin is None else admin
-    li, lvals, _ = _dict_parts(batch.column("logged_rule"))
-    ci, cvals, _ = _dict_parts(verdicts.column("log_rule"))
-    di, dvals, _ = _dict_parts(batch.column("logged_decision"))  # null: the last ("") entry, and only null
-    ai, avals, _ = _dict_parts(verdicts.column("access"))
+    li, lvals, _ = _dict_parts(batch.column("logged_rule"), native=True)
+    ci, cvals, _ = _dict_parts(verdicts.column("log_rule"), native=True)
+    di, dvals, _ = _dict_parts(batch.column("logged_decision"), native=True)  # null: the last ("") entry, and only null
+    ai, avals, _ = _dict_parts(verdicts.column("access"), native=True)
     nl, nc, nd, na = len(lvals), len(cvals), len(dvals), len(avals)
     if nl * nc * nd * na * 2 > _COMBINED_MAX:
         return _agreement_by_rows(report, batch, verdicts, ok, admin)
+    li, ci, di, ai = (a.astype(np.int32, copy=False) for a in (li, ci, di, ai))  # every code < _COMBINED_MAX
     code = (((li * nc + ci) * nd + di) * na + ai) * 2 + ok
     counts = np.bincount(code)
     bad_code = np.zeros(len(counts), bool)
@@ -551,9 +555,16 @@ class KeyCounts:
             self._compact()
 
     def add(self, keys: np.ndarray) -> None:
-        vc = pc.value_counts(pa.array(keys))
-        self._keys.append(np.asarray(vc.field("values")).astype(np.uint64))
-        self._counts.append(np.asarray(vc.field("counts")).astype(np.int64))
+        lo = int(keys.min()) if len(keys) else 0
+        if len(keys) and int(keys.max()) - lo < 4 * len(keys) + 1024:  # dense keys (one subnet's addresses): bincount
+            counts = np.bincount((keys - keys.dtype.type(lo)).astype(np.intp))
+            present = np.flatnonzero(counts)
+            self._keys.append(present.astype(np.uint64) + np.uint64(lo))
+            self._counts.append(counts[present].astype(np.int64))
+        else:
+            vc = pc.value_counts(pa.array(keys))
+            self._keys.append(np.asarray(vc.field("values")).astype(np.uint64))
+            self._counts.append(np.asarray(vc.field("counts")).astype(np.int64))
         self._pending += len(self._keys[-1])
         if self._pending > self.COMPACT_AT:
             self._compact()
@@ -576,7 +587,7 @@ class KeyCounts:
         best: list[tuple[int, int]] = list(self.big.most_common(n))
         if self._keys:
             keys, counts = self._keys[0], self._counts[0]
-            top = np.argsort(-counts, kind="stable")[:n]
+            top = np.lexsort((keys, -counts))[:n]  # ties: the smaller key, whatever order the keys were added in
             best += list(zip(keys[top].tolist(), counts[top].tolist()))
         return sorted(best, key=lambda kv: (-kv[1], kv[0]))[:n]
 

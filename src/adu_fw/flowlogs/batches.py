@@ -126,7 +126,8 @@ def batch(
     k = n if all_kept else len(idx)
     rid_path = parts_of_path.get("resource_id")
     rids = [r or rid_path for r in raw.g_rid]
-    names = [(r.rstrip("/").split("/")[-1] if r else None) for r in rids]
+    name_of = {r: r.rstrip("/").split("/")[-1] for r in set(rids) if r}  # a few resources, thousands of groups
+    names = [name_of.get(r) if r else None for r in rids]
     macs = [m or parts_of_path.get("mac") for m in raw.g_mac]
 
     gnp = group[idx]
@@ -137,7 +138,7 @@ def batch(
             one = values[0]
             if one is None:
                 return pa.DictionaryArray.from_arrays(pa.nulls(k, pa.int32()), pa.array([], type=pa.string()))
-            return pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, np.int32)), pa.array([one], type=pa.string()))
+            return pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, np.int32)), pa.array([one], type=pa.string()), safe=False)
         uniq: dict[str, int] = {}
         codes = np.array([-1 if v is None else uniq.setdefault(v, len(uniq)) for v in values] or [-1], np.int32)
         rows = codes[gnp]
@@ -147,10 +148,12 @@ def batch(
     def const(value: Any, typ: pa.DataType) -> pa.Array:
         return pa.repeat(pa.scalar(value, type=typ), k)
 
-    def coded(codes: np.ndarray, labels: list[Any]) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels, type=pa.string()))
+    def coded(codes: np.ndarray, labels: list[Any]) -> pa.Array:  # codes split wrote, each < len(labels)
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels, type=pa.string()), safe=False)
 
     sp = spans[:, idx]
+    dec = decision[idx]
+    state_code = _STATE_CODE[state[idx]]
     v4rows = version[idx] == 4
     if not v4rows.any():
         enc = pa.nulls(k, pa.string())
@@ -168,11 +171,11 @@ def batch(
             pa.array(proto[idx]),
             coded(outbound[idx], ["Inbound", "Outbound"]),
             pa.DictionaryArray.from_arrays(
-                arrow_column(np.where(decision[idx] == 2, 0, decision[idx]).astype(np.int32), decision[idx] == 2),
-                pa.array(["Allow", "Deny"], type=pa.string()),
+                arrow_column(np.where(dec == 2, 0, dec).astype(np.int32), dec == 2), pa.array(["Allow", "Deny"], type=pa.string()),
+                safe=False,  # 0 or 1 where not null
             ),
             pa.DictionaryArray.from_arrays(
-                arrow_column(_STATE_CODE[state[idx]], _STATE_CODE[state[idx]] < 0), pa.array(list("BCED"), type=pa.string()), safe=False
+                arrow_column(state_code, state_code < 0), pa.array(list("BCED"), type=pa.string()), safe=False
             ),
             enc,
             *[arrow_column(counters[c, idx], counter_null[c, idx].view(np.bool_), pa.int64()) for c in range(4)],
@@ -183,7 +186,7 @@ def batch(
             per_group(names),
             pa.nulls(k, pa.timestamp("s", tz="UTC")) if hour is None else const(hour, pa.timestamp("s", tz="UTC")),
             pa.array(version[idx]),
-            pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, np.int32)), pa.array([source], type=pa.string())),
+            pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, np.int32)), pa.array([source], type=pa.string()), safe=False),
             pa.array(record_index[idx]),
             pa.array(tuple_index[idx]),
         ],
