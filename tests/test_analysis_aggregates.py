@@ -75,3 +75,15 @@ def test_agreement_by_combination_equals_agreement_by_rows(monkeypatch):
         rows = json.dumps(analyze(read(DEMO / "flowlogs"), policy, threads=1).to_dict(), default=str)
         monkeypatch.undo()
         assert fast == rows and json.loads(fast)["agreement"]["disagree"] > 0
+
+
+def test_key_counts_dense_and_sparse_keys_agree_and_ties_go_to_the_smaller_key() -> None:
+    """Dense keys are counted by bincount, sparse ones by hash: the same counts, and most_common breaks
+    ties by key whatever order the keys arrived in (one batch or many)."""
+    dense = np.array([9, 7, 7, 9, 8, 5], np.uint32)  # 7 and 9 tie
+    sparse = dense.astype(np.uint64) * np.uint64(1 << 40)
+    for keys in (dense, sparse):
+        kc = KeyCounts()
+        kc.add(keys)
+        assert kc.counter() == Counter(keys.tolist())
+        assert kc.most_common(1) == [(int(keys[1]), 2)]
