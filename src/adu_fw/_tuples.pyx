@@ -15,16 +15,24 @@ cdef extern from "_simd.h":
     int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
     void adu_copy16(unsigned char* dst, const unsigned char* src) noexcept nogil
 
+cdef extern from "_dotted.h":
+    int adu_has_ssse3() noexcept nogil
+    int adu_v4_ssse3(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
+
+cdef int _SSSE3 = adu_has_ssse3()
 cdef int64_t MS_CUTOFF = 100000000000  # above: epoch milliseconds (v4), below: seconds (v1/v2)
 
 STATUS = ("ok", "fields", "time", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "counter")
 
 cdef inline uint8_t _addr(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint64_t* hi, uint64_t* lo) noexcept nogil:
-    """4 or 6, 0 when malformed: a plain dotted quad without the general parser's branches."""
+    """4 or 6, 0 when malformed: a plain dotted quad (SSSE3 shuffles where the CPU has them, else SSE2)
+    without the general parser's branches, anything else through the general parser."""
     cdef uint32_t v4
+    cdef int ok
     if b <= a:
         return 0
-    if adu_v4(s, a, b, buflen, &v4):
+    ok = adu_v4_ssse3(s, a, b, buflen, &v4) if _SSSE3 else adu_v4(s, a, b, buflen, &v4)  # the same for every row
+    if ok:
         hi[0] = 0
         lo[0] = v4
         return 4
@@ -51,110 +59,143 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
           uint16_t[::1] sport, uint16_t[::1] dport, uint8_t[::1] proto, uint8_t[::1] outbound,
           uint8_t[::1] decision, uint8_t[::1] state, int64_t[:, ::1] counters, uint8_t[:, ::1] counter_null,
           int64_t[:, ::1] spans):
-    """spans[:, i] = (src start, src end, dst start, dst end, enc start, enc end) byte offsets; counters are (4, n)."""
+    """spans[:, i] = (src start, src end, dst start, dst end, enc start, enc end) byte offsets; counters are (4, n).
+
+    Every tuple gets its status; the other outputs are written only for the tuples that split (status 0;
+    a status 9 tuple keeps what was parsed before its counters), the rest is left as it was."""
     cdef Py_ssize_t i, n = version.shape[0]
     cdef int64_t a, b, k, v
     cdef int64_t fs[14]
     cdef int64_t fe[14]
     cdef int64_t buflen = data.shape[0]
     cdef int nf, want, r, c
+    cdef int8_t ver
     cdef const unsigned char* s = &data[0] if data.shape[0] else NULL
     cdef unsigned char ch
     _check_spans(starts, ends, n, data.shape[0])
+    if n == 0:
+        return
+    if min([status.shape[0], ms.shape[0], src_fam.shape[0], src_hi.shape[0], src_lo.shape[0], dst_fam.shape[0],
+            dst_hi.shape[0], dst_lo.shape[0], sport.shape[0], dport.shape[0], proto.shape[0], outbound.shape[0],
+            decision.shape[0], state.shape[0]]) < n:
+        raise ValueError("an output holds fewer entries than rows")
+    if counters.shape[0] != 4 or counter_null.shape[0] != 4 or spans.shape[0] != 6 or \
+            counters.shape[1] < n or counter_null.shape[1] < n or spans.shape[1] < n:
+        raise ValueError("counters and counter_null must be (4, n), spans (6, n)")
+    # raw pointers, not memoryviews: a byte store through a memoryview makes the compiler reload every
+    # view's data pointer and strides (a char may alias them); rows of the 2-D outputs one stride apart
+    cdef const int64_t* p_start = &starts[0]
+    cdef const int64_t* p_end = &ends[0]
+    cdef const int8_t* p_ver = &version[0]
+    cdef uint8_t* p_status = &status[0]
+    cdef int64_t* p_ms = &ms[0]
+    cdef uint8_t* p_sf = &src_fam[0]
+    cdef uint64_t* p_sh = &src_hi[0]
+    cdef uint64_t* p_sl = &src_lo[0]
+    cdef uint8_t* p_df = &dst_fam[0]
+    cdef uint64_t* p_dh = &dst_hi[0]
+    cdef uint64_t* p_dl = &dst_lo[0]
+    cdef uint16_t* p_sport = &sport[0]
+    cdef uint16_t* p_dport = &dport[0]
+    cdef uint8_t* p_proto = &proto[0]
+    cdef uint8_t* p_out = &outbound[0]
+    cdef uint8_t* p_dec = &decision[0]
+    cdef uint8_t* p_state = &state[0]
+    cdef int64_t* p_cnt = &counters[0, 0]
+    cdef uint8_t* p_null = &counter_null[0, 0]
+    cdef int64_t* p_spans = &spans[0, 0]
+    cdef Py_ssize_t cstride = counters.shape[1], nstride = counter_null.shape[1], sstride = spans.shape[1]
     with nogil:
         for i in range(n):
-            a = starts[i]
-            b = ends[i]
-            status[i] = 0
-            decision[i] = 2
-            state[i] = 0
-            for c in range(4):
-                counter_null[c, i] = 1
-                counters[c, i] = 0
+            a = p_start[i]
+            b = p_end[i]
+            ver = p_ver[i]
             # trim spaces
             while a < b and (s[a] == 32 or s[a] == 9):
                 a += 1
             while b > a and (s[b - 1] == 32 or s[b - 1] == 9):
                 b -= 1
             nf = adu_commas(s, a, b, buflen, fe, 13) + 1  # the commas are where the fields end
-            if nf <= 14:
-                fe[nf - 1] = b
-            fs[0] = a
-            for k in range(min(nf, 14) - 1):
-                fs[k + 1] = fe[k] + 1
-            want = 8 if version[i] == 1 else 13
-            spans[0, i] = fs[1] if nf > 1 else a
-            spans[1, i] = fe[1] if nf > 1 else a
-            spans[2, i] = fs[2] if nf > 2 else a
-            spans[3, i] = fe[2] if nf > 2 else a
-            spans[4, i] = a
-            spans[5, i] = a
+            want = 8 if ver == 1 else 13
             if nf != want:
-                status[i] = 1
+                p_status[i] = 1
                 continue
+            fe[nf - 1] = b
+            fs[0] = a
+            for k in range(nf - 1):
+                fs[k + 1] = fe[k] + 1
             r = adu_uint(s, fs[0], fe[0], &v)
             if r != 1:
-                status[i] = 2
+                p_status[i] = 2
                 continue
-            ms[i] = v if v > MS_CUTOFF else v * 1000
-            src_fam[i] = _addr(s, fs[1], fe[1], buflen, &src_hi[i], &src_lo[i])
-            if src_fam[i] == 0:
-                status[i] = 3
+            p_ms[i] = v if v > MS_CUTOFF else v * 1000
+            p_sf[i] = _addr(s, fs[1], fe[1], buflen, &p_sh[i], &p_sl[i])
+            if p_sf[i] == 0:
+                p_status[i] = 3
                 continue
-            dst_fam[i] = _addr(s, fs[2], fe[2], buflen, &dst_hi[i], &dst_lo[i])
-            if dst_fam[i] == 0:
-                status[i] = 4
+            p_df[i] = _addr(s, fs[2], fe[2], buflen, &p_dh[i], &p_dl[i])
+            if p_df[i] == 0:
+                p_status[i] = 4
                 continue
             r = adu_uint(s, fs[3], fe[3], &v)
             if r != 1 or v > 65535:
-                status[i] = 5
+                p_status[i] = 5
                 continue
-            sport[i] = <uint16_t>v
+            p_sport[i] = <uint16_t>v
             r = adu_uint(s, fs[4], fe[4], &v)
             if r != 1 or v > 65535:
-                status[i] = 6
+                p_status[i] = 6
                 continue
-            dport[i] = <uint16_t>v
-            if version[i] == 4:
+            p_dport[i] = <uint16_t>v
+            if ver == 4:
                 r = adu_uint(s, fs[5], fe[5], &v)
                 if r != 1 or v > 255:
-                    status[i] = 7
+                    p_status[i] = 7
                     continue
-                proto[i] = <uint8_t>v
+                p_proto[i] = <uint8_t>v
             else:
                 if fe[5] - fs[5] == 1 and s[fs[5]] == 84:  # T
-                    proto[i] = 6
+                    p_proto[i] = 6
                 elif fe[5] - fs[5] == 1 and s[fs[5]] == 85:  # U
-                    proto[i] = 17
+                    p_proto[i] = 17
                 else:
-                    status[i] = 7
+                    p_status[i] = 7
                     continue
             if fe[6] - fs[6] == 1 and s[fs[6]] == 73:  # I
-                outbound[i] = 0
+                p_out[i] = 0
             elif fe[6] - fs[6] == 1 and s[fs[6]] == 79:  # O
-                outbound[i] = 1
+                p_out[i] = 1
             else:
-                status[i] = 8
+                p_status[i] = 8
                 continue
+            p_spans[i] = fs[1]
+            p_spans[sstride + i] = fe[1]
+            p_spans[2 * sstride + i] = fs[2]
+            p_spans[3 * sstride + i] = fe[2]
             ch = s[fs[7]] if fe[7] - fs[7] == 1 else 0
-            if version[i] == 4:
-                state[i] = ch
-                decision[i] = 1 if ch == 68 else 0  # D = denied
-                spans[4, i] = fs[8]
-                spans[5, i] = fe[8]
+            if ver == 4:
+                p_state[i] = ch
+                p_dec[i] = 1 if ch == 68 else 0  # D = denied
+                p_spans[4 * sstride + i] = fs[8]
+                p_spans[5 * sstride + i] = fe[8]
             else:
-                decision[i] = 0 if ch == 65 else (1 if ch == 68 else 2)  # A / D / unknown letter
-                if version[i] == 2:
-                    state[i] = s[fs[8]] if fe[8] - fs[8] == 1 else 0
+                p_dec[i] = 0 if ch == 65 else (1 if ch == 68 else 2)  # A / D / unknown letter
+                p_state[i] = (s[fs[8]] if fe[8] - fs[8] == 1 else 0) if ver == 2 else 0
+                p_spans[4 * sstride + i] = a
+                p_spans[5 * sstride + i] = a
+            r = 1
             if want == 13:
                 for c in range(4):
                     r = adu_uint(s, fs[9 + c], fe[9 + c], &v)
-                    if r == 1:
-                        counters[c, i] = v
-                        counter_null[c, i] = 0
-                    elif r < 0:
-                        status[i] = 9
+                    if r < 0:
                         break
+                    p_cnt[c * cstride + i] = v if r == 1 else 0
+                    p_null[c * nstride + i] = r == 0
+            else:
+                for c in range(4):
+                    p_cnt[c * cstride + i] = 0
+                    p_null[c * nstride + i] = 1
+            p_status[i] = 9 if r < 0 else 0
 
 
 def gather(const uint8_t[::1] data, const int64_t[::1] start, const int64_t[::1] end,
