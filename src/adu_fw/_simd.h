@@ -30,8 +30,10 @@
 #define ADU_SWAR 0
 #endif
 
-/* Positions of the commas in s[a:b] (the first `maxn` stored); returns how many there are. */
-static inline int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out, int maxn) {
+/* Where the commas of s[a:b] are: returns how many there are. `out` holds 16 entries and is indexed
+ * modulo 16, with no bound check per comma: more than 16 commas leave the positions mixed up, so a
+ * caller reads them only when the count is one it wants (at most 16). */
+static inline int adu_commas16(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out) {
     int n = 0;
     int64_t p = a;
 #if ADU_SIMD
@@ -41,31 +43,29 @@ static inline int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64
         if (b - p < 16)
             m &= (1u << (b - p)) - 1u;
         while (m) {
-            if (n < maxn)
-                out[n] = p + __builtin_ctz(m);
-            n++;
+            out[n++ & 15] = p + __builtin_ctz(m);
             m &= m - 1u;
         }
         p += 16;
     }
 #endif
     for (; p < b; p++) {
-        if (s[p] == ',') {
-            if (n < maxn)
-                out[n] = p;
-            n++;
-        }
+        if (s[p] == ',')
+            out[n++ & 15] = p;
     }
     return n;
 }
 
 #if ADU_SWAR
-/* The eight bytes ending at s[b] (b >= 8) with the first 8 - len replaced by '0': 1 and the value if
+/* The eight bytes ending at s[b] (b >= 8, 0 <= len <= 8) with the first 8 - len replaced by '0': 1 and the value if
  * all are digits, else 0 (simdjson's eight-digit parse; no branch per digit). */
 ADU_INLINE int adu_swar8(const unsigned char* s, int64_t b, int64_t len, uint64_t* out) {
     uint64_t v, keep;
+    static const uint64_t KEEP[9] = {0, 0xFF00000000000000ULL, 0xFFFF000000000000ULL, 0xFFFFFF0000000000ULL,
+                                     0xFFFFFFFF00000000ULL, 0xFFFFFFFFFF000000ULL, 0xFFFFFFFFFFFF0000ULL,
+                                     0xFFFFFFFFFFFFFF00ULL, ~0ULL};  /* the last len bytes */
     memcpy(&v, s + b - 8, 8);
-    keep = len >= 8 ? ~0ULL : ~((1ULL << (8 * (8 - len))) - 1ULL);
+    keep = KEEP[len];
     v = (v & keep) | (0x3030303030303030ULL & ~keep);
     if (((v & 0xF0F0F0F0F0F0F0F0ULL) | (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) != 0x3333333333333333ULL)
         return 0;

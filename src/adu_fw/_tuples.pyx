@@ -10,7 +10,7 @@ from libc.stdint cimport uint8_t, int8_t, uint16_t, uint32_t, int32_t, int64_t, 
 from adu_fw._ip cimport parse_addr
 
 cdef extern from "_simd.h":
-    int adu_commas(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out, int maxn) noexcept nogil
+    int adu_commas16(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out) noexcept nogil
     int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil  # 1 number, 0 empty, -1 not a number
     int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
     void adu_copy16(unsigned char* dst, const unsigned char* src) noexcept nogil
@@ -39,6 +39,15 @@ cdef inline uint8_t _addr(const unsigned char* s, int64_t a, int64_t b, int64_t 
     return <uint8_t>parse_addr(s + a, b - a, hi, lo)
 
 
+cdef inline int _counter(const unsigned char* s, int64_t a, int64_t b, int64_t* value, uint8_t* null) noexcept nogil:
+    """A counter field: its value (0 when empty) and whether it is empty; adu_uint's result."""
+    cdef int64_t v = 0
+    cdef int r = adu_uint(s, a, b, &v)
+    value[0] = v if r == 1 else 0
+    null[0] = r == 0
+    return r
+
+
 cdef int64_t _check_spans(const int64_t[::1] start, const int64_t[::1] end, Py_ssize_t n, Py_ssize_t size) except -1:
     """The total length of n spans, all inside a buffer of ``size`` bytes (the loops read no further)."""
     cdef Py_ssize_t i
@@ -64,9 +73,8 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
     Every tuple gets its status; the other outputs are written only for the tuples that split (status 0;
     a status 9 tuple keeps what was parsed before its counters), the rest is left as it was."""
     cdef Py_ssize_t i, n = version.shape[0]
-    cdef int64_t a, b, k, v
-    cdef int64_t fs[14]
-    cdef int64_t fe[14]
+    cdef int64_t a, b, v
+    cdef int64_t fe[16]
     cdef int64_t buflen = data.shape[0]
     cdef int nf, want, r, c
     cdef int8_t ver
@@ -115,82 +123,81 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
                 a += 1
             while b > a and (s[b - 1] == 32 or s[b - 1] == 9):
                 b -= 1
-            nf = adu_commas(s, a, b, buflen, fe, 13) + 1  # the commas are where the fields end
+            nf = adu_commas16(s, a, b, buflen, fe) + 1  # the commas are where the fields end: field k is
+            # s[a:fe[0]] for k = 0, else s[fe[k - 1] + 1:fe[k]] (one byte long when fe[k] - fe[k - 1] == 2)
             want = 8 if ver == 1 else 13
             if nf != want:
                 p_status[i] = 1
                 continue
             fe[nf - 1] = b
-            fs[0] = a
-            for k in range(nf - 1):
-                fs[k + 1] = fe[k] + 1
-            r = adu_uint(s, fs[0], fe[0], &v)
+            r = adu_uint(s, a, fe[0], &v)
             if r != 1:
                 p_status[i] = 2
                 continue
             p_ms[i] = v if v > MS_CUTOFF else v * 1000
-            p_sf[i] = _addr(s, fs[1], fe[1], buflen, &p_sh[i], &p_sl[i])
+            p_sf[i] = _addr(s, fe[0] + 1, fe[1], buflen, &p_sh[i], &p_sl[i])
             if p_sf[i] == 0:
                 p_status[i] = 3
                 continue
-            p_df[i] = _addr(s, fs[2], fe[2], buflen, &p_dh[i], &p_dl[i])
+            p_df[i] = _addr(s, fe[1] + 1, fe[2], buflen, &p_dh[i], &p_dl[i])
             if p_df[i] == 0:
                 p_status[i] = 4
                 continue
-            r = adu_uint(s, fs[3], fe[3], &v)
+            r = adu_uint(s, fe[2] + 1, fe[3], &v)
             if r != 1 or v > 65535:
                 p_status[i] = 5
                 continue
             p_sport[i] = <uint16_t>v
-            r = adu_uint(s, fs[4], fe[4], &v)
+            r = adu_uint(s, fe[3] + 1, fe[4], &v)
             if r != 1 or v > 65535:
                 p_status[i] = 6
                 continue
             p_dport[i] = <uint16_t>v
             if ver == 4:
-                r = adu_uint(s, fs[5], fe[5], &v)
+                r = adu_uint(s, fe[4] + 1, fe[5], &v)
                 if r != 1 or v > 255:
                     p_status[i] = 7
                     continue
                 p_proto[i] = <uint8_t>v
             else:
-                if fe[5] - fs[5] == 1 and s[fs[5]] == 84:  # T
+                if fe[5] - fe[4] == 2 and s[fe[4] + 1] == 84:  # T
                     p_proto[i] = 6
-                elif fe[5] - fs[5] == 1 and s[fs[5]] == 85:  # U
+                elif fe[5] - fe[4] == 2 and s[fe[4] + 1] == 85:  # U
                     p_proto[i] = 17
                 else:
                     p_status[i] = 7
                     continue
-            if fe[6] - fs[6] == 1 and s[fs[6]] == 73:  # I
+            if fe[6] - fe[5] == 2 and s[fe[5] + 1] == 73:  # I
                 p_out[i] = 0
-            elif fe[6] - fs[6] == 1 and s[fs[6]] == 79:  # O
+            elif fe[6] - fe[5] == 2 and s[fe[5] + 1] == 79:  # O
                 p_out[i] = 1
             else:
                 p_status[i] = 8
                 continue
-            p_spans[i] = fs[1]
+            p_spans[i] = fe[0] + 1
             p_spans[sstride + i] = fe[1]
-            p_spans[2 * sstride + i] = fs[2]
+            p_spans[2 * sstride + i] = fe[1] + 1
             p_spans[3 * sstride + i] = fe[2]
-            ch = s[fs[7]] if fe[7] - fs[7] == 1 else 0
+            ch = s[fe[6] + 1] if fe[7] - fe[6] == 2 else 0
             if ver == 4:
                 p_state[i] = ch
                 p_dec[i] = 1 if ch == 68 else 0  # D = denied
-                p_spans[4 * sstride + i] = fs[8]
+                p_spans[4 * sstride + i] = fe[7] + 1
                 p_spans[5 * sstride + i] = fe[8]
             else:
                 p_dec[i] = 0 if ch == 65 else (1 if ch == 68 else 2)  # A / D / unknown letter
-                p_state[i] = (s[fs[8]] if fe[8] - fs[8] == 1 else 0) if ver == 2 else 0
+                p_state[i] = (s[fe[7] + 1] if fe[8] - fe[7] == 2 else 0) if ver == 2 else 0
                 p_spans[4 * sstride + i] = a
                 p_spans[5 * sstride + i] = a
             r = 1
-            if want == 13:
-                for c in range(4):
-                    r = adu_uint(s, fs[9 + c], fe[9 + c], &v)
-                    if r < 0:
-                        break
-                    p_cnt[c * cstride + i] = v if r == 1 else 0
-                    p_null[c * nstride + i] = r == 0
+            if want == 13:  # unrolled: a loop around the inlined number parse costs as much as a parse
+                r = _counter(s, fe[8] + 1, fe[9], &p_cnt[i], &p_null[i])
+                if r >= 0:
+                    r = _counter(s, fe[9] + 1, fe[10], &p_cnt[cstride + i], &p_null[nstride + i])
+                if r >= 0:
+                    r = _counter(s, fe[10] + 1, fe[11], &p_cnt[2 * cstride + i], &p_null[2 * nstride + i])
+                if r >= 0:
+                    r = _counter(s, fe[11] + 1, fe[12], &p_cnt[3 * cstride + i], &p_null[3 * nstride + i])
             else:
                 for c in range(4):
                     p_cnt[c * cstride + i] = 0
