@@ -115,6 +115,15 @@ ADU_INLINE int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* o
     return 1;
 }
 
+/* A flow-log counter in s[a:b]: its value (0 when empty) and whether it is empty; adu_uint's result. */
+ADU_INLINE int adu_counter(const unsigned char* s, int64_t a, int64_t b, int64_t* value, unsigned char* empty) {
+    int64_t v = 0;
+    int r = adu_uint(s, a, b, &v);
+    *value = r == 1 ? v : 0;
+    *empty = r == 0;
+    return r;
+}
+
 /* A plain dotted quad in s[a:b] (no leading zeros, octets <= 255): 1 and the value; 0 when the text
  * is anything else (the caller's general parser then decides, so this may only accept, never refuse). */
 static inline int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) {

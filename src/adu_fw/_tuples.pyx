@@ -12,6 +12,7 @@ from adu_fw._ip cimport parse_addr
 cdef extern from "_simd.h":
     int adu_commas16(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, int64_t* out) noexcept nogil
     int adu_uint(const unsigned char* s, int64_t a, int64_t b, int64_t* out) noexcept nogil  # 1 number, 0 empty, -1 not a number
+    int adu_counter(const unsigned char* s, int64_t a, int64_t b, int64_t* value, uint8_t* empty) noexcept nogil  # and 0 if empty
     int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) noexcept nogil
     void adu_copy16(unsigned char* dst, const unsigned char* src) noexcept nogil
 
@@ -37,15 +38,6 @@ cdef inline uint8_t _addr(const unsigned char* s, int64_t a, int64_t b, int64_t 
         lo[0] = v4
         return 4
     return <uint8_t>parse_addr(s + a, b - a, hi, lo)
-
-
-cdef inline int _counter(const unsigned char* s, int64_t a, int64_t b, int64_t* value, uint8_t* null) noexcept nogil:
-    """A counter field: its value (0 when empty) and whether it is empty; adu_uint's result."""
-    cdef int64_t v = 0
-    cdef int r = adu_uint(s, a, b, &v)
-    value[0] = v if r == 1 else 0
-    null[0] = r == 0
-    return r
 
 
 cdef int64_t _check_spans(const int64_t[::1] start, const int64_t[::1] end, Py_ssize_t n, Py_ssize_t size) except -1:
@@ -191,13 +183,13 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
                 p_spans[5 * sstride + i] = a
             r = 1
             if want == 13:  # unrolled: a loop around the inlined number parse costs as much as a parse
-                r = _counter(s, fe[8] + 1, fe[9], &p_cnt[i], &p_null[i])
+                r = adu_counter(s, fe[8] + 1, fe[9], &p_cnt[i], &p_null[i])
                 if r >= 0:
-                    r = _counter(s, fe[9] + 1, fe[10], &p_cnt[cstride + i], &p_null[nstride + i])
+                    r = adu_counter(s, fe[9] + 1, fe[10], &p_cnt[cstride + i], &p_null[nstride + i])
                 if r >= 0:
-                    r = _counter(s, fe[10] + 1, fe[11], &p_cnt[2 * cstride + i], &p_null[2 * nstride + i])
+                    r = adu_counter(s, fe[10] + 1, fe[11], &p_cnt[2 * cstride + i], &p_null[2 * nstride + i])
                 if r >= 0:
-                    r = _counter(s, fe[11] + 1, fe[12], &p_cnt[3 * cstride + i], &p_null[3 * nstride + i])
+                    r = adu_counter(s, fe[11] + 1, fe[12], &p_cnt[3 * cstride + i], &p_null[3 * nstride + i])
             else:
                 for c in range(4):
                     p_cnt[c * cstride + i] = 0
