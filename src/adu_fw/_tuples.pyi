@@ -3,6 +3,7 @@ import numpy as np
 import numpy.typing as npt
 
 STATUS: tuple[str, ...]
+STATES: str
 
 def split(
     data: npt.NDArray[np.uint8],

@@ -24,6 +24,7 @@ cdef int _SSSE3 = adu_has_ssse3()
 cdef int64_t MS_CUTOFF = 100000000000  # above: epoch milliseconds (v4), below: seconds (v1/v2)
 
 STATUS = ("ok", "fields", "time", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "counter")
+STATES = "BCED"  # the flow-state letters of v2 (B C E) and v4 (B C E D), in the order of their codes in ``state``
 
 cdef inline uint8_t _addr(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint64_t* hi, uint64_t* lo) noexcept nogil:
     """4 or 6, 0 when malformed: a plain dotted quad (SSSE3 shuffles where the CPU has them, else SSE2)
@@ -38,6 +39,19 @@ cdef inline uint8_t _addr(const unsigned char* s, int64_t a, int64_t b, int64_t 
         lo[0] = v4
         return 4
     return <uint8_t>parse_addr(s + a, b - a, hi, lo)
+
+
+cdef inline uint8_t _state_code(unsigned char letter) noexcept nogil:
+    """The flow state's place in ``STATES`` (255: none, or another letter)."""
+    if letter == 66:  # B
+        return 0
+    if letter == 67:  # C
+        return 1
+    if letter == 69:  # E
+        return 2
+    if letter == 68:  # D
+        return 3
+    return 255
 
 
 cdef int64_t _check_spans(const int64_t[::1] start, const int64_t[::1] end, Py_ssize_t n, Py_ssize_t size) except -1:
@@ -60,7 +74,8 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
           uint16_t[::1] sport, uint16_t[::1] dport, uint8_t[::1] proto, uint8_t[::1] outbound,
           uint8_t[::1] decision, uint8_t[::1] state, int64_t[:, ::1] counters, uint8_t[:, ::1] counter_null,
           int64_t[:, ::1] spans):
-    """spans[:, i] = (src start, src end, dst start, dst end, enc start, enc end) byte offsets; counters are (4, n).
+    """spans[:, i] = (src start, src end, dst start, dst end, enc start, enc end) byte offsets; counters are (4, n);
+    state is the flow state's place in ``STATES``, 255 for none (v1) or another letter.
 
     Every tuple gets its status; the other outputs are written only for the tuples that split (status 0;
     a status 9 tuple keeps what was parsed before its counters), the rest is left as it was."""
@@ -172,13 +187,13 @@ def split(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1]
             p_spans[3 * sstride + i] = fe[2]
             ch = s[fe[6] + 1] if fe[7] - fe[6] == 2 else 0
             if ver == 4:
-                p_state[i] = ch
+                p_state[i] = _state_code(ch)
                 p_dec[i] = 1 if ch == 68 else 0  # D = denied
                 p_spans[4 * sstride + i] = fe[7] + 1
                 p_spans[5 * sstride + i] = fe[8]
             else:
                 p_dec[i] = 0 if ch == 65 else (1 if ch == 68 else 2)  # A / D / unknown letter
-                p_state[i] = (s[fe[7] + 1] if fe[8] - fe[7] == 2 else 0) if ver == 2 else 0
+                p_state[i] = _state_code(s[fe[7] + 1] if fe[8] - fe[7] == 2 and ver == 2 else 0)
                 p_spans[4 * sstride + i] = a
                 p_spans[5 * sstride + i] = a
             r = 1

@@ -31,9 +31,6 @@ _REASONS = {
     8: "direction: not I or O",
     9: "counter: not a number",
 }
-_STATE_CODE = np.full(256, -1, dtype=np.int32)
-for _i, _c in enumerate("BCED"):
-    _STATE_CODE[ord(_c)] = _i
 
 
 def _pooled(*specs: tuple[int | tuple[int, int], Any]) -> list[np.ndarray]:
@@ -102,7 +99,8 @@ def batch(
         (n, np.uint8), (n, np.uint8), (n, np.uint8), (n, np.uint8), ((4, n), np.int64), (n, np.int32), (n, np.int32))
     status, decision, state, counter_null, spans, group, version = _pooled(
         (n, np.uint8), (n, np.uint8), (n, np.uint8), ((4, n), np.uint8), ((6, n), np.int64), (n, np.int32), (n, np.int8))
-    _tuples.expand(np.array(raw.g_count, np.int64), np.array(raw.g_first, np.int64), np.array(raw.g_record, np.int32),
+    g_count = np.array(raw.g_count, np.int64)
+    _tuples.expand(g_count, np.array(raw.g_first, np.int64), np.array(raw.g_record, np.int32),
                    np.array(raw.g_version, np.int8), group, tuple_index, record_index, version)
     _tuples.split(data, starts, ends, version, status, ms, sf, sh, sl, df, dh, dl, sport, dport, proto, outbound,
                   decision, state, counters, counter_null, spans)
@@ -130,8 +128,6 @@ def batch(
     names = [name_of.get(r) if r else None for r in rids]
     macs = [m or parts_of_path.get("mac") for m in raw.g_mac]
 
-    gnp = group[idx]
-
     def per_group(values: list[Any]) -> pa.Array:
         """Dictionary-encoded, nulls as null indices (Parquet refuses nulls inside a dictionary)."""
         if values and values.count(values[0]) == len(values):  # one value for the whole batch (one MAC, one resource)
@@ -140,8 +136,9 @@ def batch(
                 return pa.DictionaryArray.from_arrays(pa.nulls(k, pa.int32()), pa.array([], type=pa.string()))
             return pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, np.int32)), pa.array([one], type=pa.string()), safe=False)
         uniq: dict[str, int] = {}
-        codes = np.array([-1 if v is None else uniq.setdefault(v, len(uniq)) for v in values] or [-1], np.int32)
-        rows = codes[gnp]
+        codes = np.array([-1 if v is None else uniq.setdefault(v, len(uniq)) for v in values], np.int32)
+        rows = np.repeat(codes, g_count)  # = codes[group]: the groups' tuples follow each other (a run, not a gather)
+        rows = rows if all_kept else rows[idx]
         nulls = rows < 0
         return pa.DictionaryArray.from_arrays(arrow_column(rows, nulls), pa.array(list(uniq), type=pa.string()), safe=False)
 
@@ -153,7 +150,7 @@ def batch(
 
     sp = spans[:, idx]
     dec = decision[idx]
-    state_code = _STATE_CODE[state[idx]]
+    state_code = state[idx].view(np.int8).astype(np.int32)  # split wrote the place in STATES, 255 (-1) for none
     v4rows = version[idx] == 4
     if not v4rows.any():
         enc = pa.nulls(k, pa.string())
@@ -175,7 +172,7 @@ def batch(
                 safe=False,  # 0 or 1 where not null
             ),
             pa.DictionaryArray.from_arrays(
-                arrow_column(state_code, state_code < 0), pa.array(list("BCED"), type=pa.string()), safe=False
+                arrow_column(state_code, state_code < 0), pa.array(list(_tuples.STATES), type=pa.string()), safe=False
             ),
             enc,
             *[arrow_column(counters[c, idx], counter_null[c, idx].view(np.bool_), pa.int64()) for c in range(4)],
