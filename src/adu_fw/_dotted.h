@@ -15,8 +15,21 @@
 #if ADU_SIMD && defined(__GNUC__) && !defined(ADU_FW_NO_SIMD)
 #include <tmmintrin.h>
 
+/* the pattern (index + 1, 0: not a plain dotted quad) by the dots' positions and the length: key bit k
+ * set for a dot at k, and bit len; filled by adu_has_ssse3, which every user calls once before parsing */
+static unsigned char adu_quad_keys[1u << 16];
+
 static int adu_has_ssse3(void) {
+    unsigned l1, l2, l3, l4, d1, d2, d3;
     __builtin_cpu_init();
+    for (l1 = 1; l1 <= 3; l1++)
+        for (l2 = 1; l2 <= 3; l2++)
+            for (l3 = 1; l3 <= 3; l3++)
+                for (l4 = 1; l4 <= 3; l4++) {
+                    d1 = l1; d2 = d1 + 1 + l2; d3 = d2 + 1 + l3;
+                    adu_quad_keys[(1u << d1) | (1u << d2) | (1u << d3) | (1u << (d3 + 1 + l4))] =
+                        (unsigned char)((((l1 - 1) * 3 + l2 - 1) * 3 + l3 - 1) * 3 + l4);
+                }
     return __builtin_cpu_supports("ssse3");
 }
 
@@ -110,7 +123,7 @@ static const adu_quad_pattern adu_quad_patterns[81] = {
 
 __attribute__((target("ssse3"))) static inline int adu_v4_ssse3(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) {
     int64_t len = b - a;
-    unsigned lenmask, dots, digits, d1, d2, d3, l1, l2, l3, l4, zeros;
+    unsigned lenmask, dots, digits, key, zeros;
     __m128i v, t, x, w;
     const adu_quad_pattern* p;
     if (len < 7 || len > 15 || a + 16 > buflen)
@@ -120,18 +133,12 @@ __attribute__((target("ssse3"))) static inline int adu_v4_ssse3(const unsigned c
     dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))) & lenmask;
     t = _mm_sub_epi8(v, _mm_set1_epi8('0'));
     digits = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(t, _mm_set1_epi8(-1)), _mm_cmplt_epi8(t, _mm_set1_epi8(10)))) & lenmask;
-    if ((dots | digits) != lenmask || dots == 0)
+    if ((dots | digits) != lenmask)
         return 0;
-    d1 = (unsigned)__builtin_ctz(dots); dots &= dots - 1u;
-    if (dots == 0) return 0;
-    d2 = (unsigned)__builtin_ctz(dots); dots &= dots - 1u;
-    if (dots == 0) return 0;
-    d3 = (unsigned)__builtin_ctz(dots); dots &= dots - 1u;
-    if (dots != 0) return 0;  /* exactly three dots */
-    l1 = d1; l2 = d2 - d1 - 1u; l3 = d3 - d2 - 1u; l4 = (unsigned)len - d3 - 1u;
-    if ((l1 - 1u) > 2u || (l2 - 1u) > 2u || (l3 - 1u) > 2u || (l4 - 1u) > 2u)
+    key = adu_quad_keys[dots | (1u << len)];  /* exactly three dots, octets of 1-3 digits: one load */
+    if (key == 0)
         return 0;
-    p = &adu_quad_patterns[(((l1 - 1u) * 3u + l2 - 1u) * 3u + l3 - 1u) * 3u + l4 - 1u];
+    p = &adu_quad_patterns[key - 1];
     zeros = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_setzero_si128()));
     if (zeros & p->lead)
         return 0;  /* a leading zero */
