@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.adu-fw-installed
-SOURCES := $(wildcard src/adu_fw/*.py src/adu_fw/*.pyx src/adu_fw/*.pyi src/adu_fw/*/*.py) \
+SOURCES := $(wildcard src/adu_fw/*.py src/adu_fw/*.pyx src/adu_fw/*.pyi src/adu_fw/*.h src/adu_fw/*/*.py) \
            $(wildcard data/servicetags/*) pyproject.toml setup.py
 PYTEST_ARGS ?=
 
