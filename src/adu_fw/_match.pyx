@@ -71,6 +71,7 @@ cdef extern from "_lanes.h":
                               const uint32_t* src, const uint32_t* dst, const uint64_t* shi, const uint64_t* slo,
                               const uint64_t* dhi, const uint64_t* dlo, const uint16_t* sport, const uint16_t* dport,
                               int32_t* out_rule, uint8_t* out_allow) noexcept nogil
+    Py_ssize_t adu_be128_avx2(const uint8_t* be, Py_ssize_t m, uint64_t* hi, uint64_t* lo) noexcept nogil
 
 
 cdef struct Cols:
@@ -534,7 +535,11 @@ cdef void _run_lanes_be(const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize
     while j < end:
         m = min(<Py_ssize_t>BE_STEP, end - j)
         ps, pd = sbe + 16 * j, dbe + 16 * j
-        for k in range(m):
+        k = 0
+        if simd:
+            k = adu_be128_avx2(ps, m, buf, buf + BE_STEP)
+            adu_be128_avx2(pd, m, buf + 2 * BE_STEP, buf + 3 * BE_STEP)
+        for k in range(k, m):
             buf[k] = adu_be64(ps + 16 * k)
             buf[BE_STEP + k] = adu_be64(ps + 16 * k + 8)
             buf[2 * BE_STEP + k] = adu_be64(pd + 16 * k)
