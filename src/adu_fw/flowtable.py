@@ -13,7 +13,8 @@ IPv4), as a struct of two uint64 ``hi``/``lo``, as an (n, 2) numpy array of uint
 two columns ``src_ip_hi`` / ``src_ip_lo`` (``dst_ip_hi`` / ``dst_ip_lo``) instead of ``src_ip``.
 
 Where a column already has the matcher's type (uint8 direction and protocol, uint16 ports, uint32
-IPv4, uint64 halves) and no nulls, its buffer is used as it is: no copy. Otherwise one compiled pass
+IPv4, uint64 halves; IPv6 ``fixed_size_binary(16)``, which the IPv6 lanes byte-swap in cache) and no nulls,
+its buffer is used as it is: no copy. Otherwise one compiled pass
 (``_columns``) narrows and range-checks it. Values out of range, nulls and unknown names are not
 errors: the row comes back rejected with the reason. Table inputs come in record batches
 (``flow_batches``): a chunked table is classified chunk by chunk, never concatenated.
