@@ -260,9 +260,30 @@ ADU_TARGET static ptrdiff_t adu_lanes_avx2(const adu_vlanes* p, ptrdiff_t n, con
     return i;
 }
 
+/* Rows of 16 big-endian bytes (IPv6 addresses in network order, fixed_size_binary(16)) -> their
+ * upper and lower 64 bits as integers, four rows a step (a byte shuffle per two rows); returns how
+ * many rows it did (the rest: scalar). */
+ADU_TARGET static ptrdiff_t adu_be128_avx2(const uint8_t* be, ptrdiff_t m, uint64_t* hi, uint64_t* lo) {
+    const __m256i rev = _mm256_setr_epi8(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,
+                                         7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8);
+    ptrdiff_t k = 0;
+    for (; k + 4 <= m; k += 4) {
+        __m256i a = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i*)(const void*)(be + 16 * k)), rev);      /* h0 l0 h1 l1 */
+        __m256i b = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i*)(const void*)(be + 16 * k + 32)), rev); /* h2 l2 h3 l3 */
+        _mm256_storeu_si256((__m256i*)(void*)(hi + k), _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(a, b), _MM_SHUFFLE(3, 1, 2, 0)));
+        _mm256_storeu_si256((__m256i*)(void*)(lo + k), _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(a, b), _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    return k;
+}
+
 #else
 
 static int adu_has_avx2(void) { return 0; }
+
+static ptrdiff_t adu_be128_avx2(const uint8_t* be, ptrdiff_t m, uint64_t* hi, uint64_t* lo) {
+    (void)be; (void)m; (void)hi; (void)lo;
+    return 0;
+}
 
 static ptrdiff_t adu_lanes_avx2(const adu_vlanes* p, ptrdiff_t n, const uint8_t* dir, const uint8_t* proto,
                                 const uint32_t* src, const uint32_t* dst, const uint64_t* shi, const uint64_t* slo,

@@ -43,6 +43,18 @@ class Matcher:
         out_allow: npt.NDArray[np.uint8],
         threads: int = 1,
     ) -> None: ...
+    def classify_v6be(
+        self,
+        direction: npt.NDArray[np.uint8],
+        protocol: npt.NDArray[np.uint8],
+        src: npt.NDArray[np.uint8],
+        src_port: npt.NDArray[np.uint16],
+        dst: npt.NDArray[np.uint8],
+        dst_port: npt.NDArray[np.uint16],
+        out_rule: npt.NDArray[np.int32],
+        out_allow: npt.NDArray[np.uint8],
+        threads: int = 1,
+    ) -> None: ...
     def classify_v4(
         self,
         direction: npt.NDArray[np.uint8],

@@ -23,7 +23,9 @@ cdef extern from *:
     """
     static inline int adu_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
     static inline void adu_prefetch(const void* p) { __builtin_prefetch(p, 0, 1); }
+    static inline uint64_t adu_be64(const unsigned char* p) { uint64_t v; __builtin_memcpy(&v, p, 8); return __builtin_bswap64(v); }
     """
+    uint64_t adu_be64(const unsigned char* p) noexcept nogil
     int adu_ctz64(unsigned long long x) noexcept nogil
     void adu_prefetch(const void* p) noexcept nogil
 
@@ -69,6 +71,7 @@ cdef extern from "_lanes.h":
                               const uint32_t* src, const uint32_t* dst, const uint64_t* shi, const uint64_t* slo,
                               const uint64_t* dhi, const uint64_t* dlo, const uint16_t* sport, const uint16_t* dport,
                               int32_t* out_rule, uint8_t* out_allow) noexcept nogil
+    Py_ssize_t adu_be128_avx2(const uint8_t* be, Py_ssize_t m, uint64_t* hi, uint64_t* lo) noexcept nogil
 
 
 cdef struct Cols:
@@ -513,6 +516,39 @@ cdef void _run_lanes(const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize_t 
         j += BLOCK
 
 
+cdef enum:
+    BE_STEP = 512  # flows per byte-swap step of the big-endian IPv6 path (4 x 4 KB of halves: stays in L1)
+
+
+cdef void _run_lanes_be(const adu_vlanes* vl, bint simd, Py_ssize_t i0, Py_ssize_t cnt, const Cols* c,
+                        const uint8_t* sbe, const uint8_t* dbe, int32_t* out_rule, uint8_t* out_allow) noexcept nogil:
+    """``_run_lanes`` over IPv6 addresses as 16 big-endian bytes a row (fixed_size_binary(16)): each
+    step of BE_STEP flows is swapped into halves in a small buffer that the lanes read while it is
+    still in cache, instead of a pass that writes and rereads 32 bytes a flow in memory."""
+    cdef uint64_t buf[4 * BE_STEP]
+    cdef Cols cc
+    cdef Py_ssize_t j = i0, k, m, end = i0 + cnt
+    cdef const uint8_t* ps
+    cdef const uint8_t* pd
+    cc.src = cc.dst = NULL
+    cc.shi, cc.slo, cc.dhi, cc.dlo = buf, buf + BE_STEP, buf + 2 * BE_STEP, buf + 3 * BE_STEP
+    while j < end:
+        m = min(<Py_ssize_t>BE_STEP, end - j)
+        ps, pd = sbe + 16 * j, dbe + 16 * j
+        k = 0
+        if simd:
+            k = adu_be128_avx2(ps, m, buf, buf + BE_STEP)
+            adu_be128_avx2(pd, m, buf + 2 * BE_STEP, buf + 3 * BE_STEP)
+        for k in range(k, m):
+            buf[k] = adu_be64(ps + 16 * k)
+            buf[BE_STEP + k] = adu_be64(ps + 16 * k + 8)
+            buf[2 * BE_STEP + k] = adu_be64(pd + 16 * k)
+            buf[3 * BE_STEP + k] = adu_be64(pd + 16 * k + 8)
+        cc.direction, cc.protocol, cc.sport, cc.dport = c.direction + j, c.protocol + j, c.sport + j, c.dport + j
+        _run_lanes(vl, simd, 0, m, &cc, out_rule + j, out_allow + j)
+        j += m
+
+
 cdef void _block_mixed(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uint8_t* direction,
                        const uint8_t* protocol, const uint8_t* family, const uint64_t* src_hi,
                        const uint64_t* src_lo, const uint16_t* sport, const uint64_t* dst_hi,
@@ -569,6 +605,11 @@ cdef void _block_mixed(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uin
             v = _value(t, ks_[j], _stage_rule(t, ks_[j], protocol[i], cs[j], sport[i], cd[j], dport[i]))
         out_rule[i] = v >> 2
         out_allow[i] = <uint8_t>(v & 1)
+
+
+def _halves_of(be, Py_ssize_t n):
+    """16 big-endian bytes a row -> a (2, n) array: the upper halves, then the lower."""
+    return be.view(">u8").astype("u8").reshape(n, 2).T.copy()
 
 
 cdef class Matcher:
@@ -876,6 +917,37 @@ cdef class Matcher:
         else:
             for blk in prange(nch, nogil=True, num_threads=nt, schedule="static"):
                 _run_lanes(vl, simd, blk * CHUNK, min(CHUNK, n - blk * CHUNK), &c, &out_rule[0], &out_allow[0])
+
+    def classify_v6be(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
+                      const uint8_t[::1] src, const uint16_t[::1] src_port,
+                      const uint8_t[::1] dst, const uint16_t[::1] dst_port,
+                      int32_t[::1] out_rule, uint8_t[::1] out_allow, int threads=1):
+        """``classify_v6`` with each address as 16 big-endian bytes (Arrow fixed_size_binary(16), 16
+        bytes a row in ``src`` / ``dst``): swapped to halves a few hundred flows at a time, in cache."""
+        cdef Py_ssize_t n = direction.shape[0]
+        cdef int nt = threads if threads > 0 else 1
+        lens = (protocol.shape[0], src_port.shape[0], dst_port.shape[0], out_rule.shape[0], out_allow.shape[0])
+        if any(x != n for x in lens) or src.shape[0] != 16 * n or dst.shape[0] != 16 * n:
+            raise ValueError("all columns must have the same length")
+        if n == 0:
+            return
+        if not self.lanes6_on:
+            import numpy as np
+            s, d = _halves_of(np.asarray(src), n), _halves_of(np.asarray(dst), n)
+            self.classify_v6(direction, protocol, s[0], s[1], src_port, d[0], d[1], dst_port, out_rule, out_allow, threads)
+            return
+        cdef adu_vlanes* vl = &self.vl
+        cdef bint simd = self.use_simd
+        cdef Py_ssize_t blk, nch = (n + CHUNK - 1) // CHUNK
+        cdef Cols c
+        c.direction, c.protocol, c.sport, c.dport = &direction[0], &protocol[0], &src_port[0], &dst_port[0]
+        if nt == 1:
+            with nogil:
+                _run_lanes_be(vl, simd, 0, n, &c, &src[0], &dst[0], &out_rule[0], &out_allow[0])
+        else:
+            for blk in prange(nch, nogil=True, num_threads=nt, schedule="static"):
+                _run_lanes_be(vl, simd, blk * CHUNK, min(CHUNK, n - blk * CHUNK), &c, &src[0], &dst[0],
+                              &out_rule[0], &out_allow[0])
 
     def classify_v4(self, const uint8_t[::1] direction, const uint8_t[::1] protocol,
                     const uint32_t[::1] src, const uint16_t[::1] src_port,

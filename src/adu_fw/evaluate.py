@@ -49,6 +49,9 @@ def classify(compiled: CompiledPolicy, fa: FlowArrays, threads: int | None = Non
     if fa.v4_ints:
         m.classify_v4(direction, fa.protocol, fa.src_v4, fa.src_port, fa.dst_v4, fa.dst_port, rule, allow, nt)
         return rule, allow
+    if fa.v6_bytes:  # fixed_size_binary(16) addresses: the lanes swap the bytes in cache
+        m.classify_v6be(direction, fa.protocol, fa.src_v6be, fa.src_port, fa.dst_v6be, fa.dst_port, rule, allow, nt)
+        return rule, allow
     src, dst = fa.addresses()
     if src.all_family(4) and dst.all_family(4):  # text, all IPv4: the same fast path
         m.classify_v4(direction, fa.protocol, src.lo.astype(np.uint32), fa.src_port, dst.lo.astype(np.uint32),

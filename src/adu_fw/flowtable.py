@@ -13,7 +13,8 @@ IPv4), as a struct of two uint64 ``hi``/``lo``, as an (n, 2) numpy array of uint
 two columns ``src_ip_hi`` / ``src_ip_lo`` (``dst_ip_hi`` / ``dst_ip_lo``) instead of ``src_ip``.
 
 Where a column already has the matcher's type (uint8 direction and protocol, uint16 ports, uint32
-IPv4, uint64 halves) and no nulls, its buffer is used as it is: no copy. Otherwise one compiled pass
+IPv4, uint64 halves; IPv6 ``fixed_size_binary(16)``, which the IPv6 lanes byte-swap in cache) and no nulls,
+its buffer is used as it is: no copy. Otherwise one compiled pass
 (``_columns``) narrows and range-checks it. Values out of range, nulls and unknown names are not
 errors: the row comes back rejected with the reason. Table inputs come in record batches
 (``flow_batches``): a chunked table is classified chunk by chunk, never concatenated.
@@ -60,13 +61,21 @@ class FlowArrays:
     bytes_total: np.ndarray | None = None  # int64, both directions, 0 where not logged
     src_ok: np.ndarray | None = None  # bool, IPv4-integer path: rows whose integer is an address
     dst_ok: np.ndarray | None = None
+    src_v6be: np.ndarray | None = None  # uint8, 16 big-endian bytes a row (fixed_size_binary(16), no nulls):
+    dst_v6be: np.ndarray | None = None  # the IPv6 lanes swap them in cache (src/dst None, as for src_v4)
 
     @property
     def v4_ints(self) -> bool:
         return self.src_v4 is not None and self.dst_v4 is not None
 
+    @property
+    def v6_bytes(self) -> bool:
+        return self.src_v6be is not None and self.dst_v6be is not None
+
     def addresses(self) -> tuple[AddressColumn, AddressColumn]:
         """Both address columns in the general (family, hi, lo) form."""
+        if self.v6_bytes:
+            return _be128_column(self.src_v6be), _be128_column(self.dst_v6be)
         src = self.src if self.src is not None else _v4_column(self.src_v4, self.src_ok)
         dst = self.dst if self.dst is not None else _v4_column(self.dst_v4, self.dst_ok)
         return src, dst
@@ -137,11 +146,14 @@ def arrow_column(values: np.ndarray, null: np.ndarray | None = None, type: pa.Da
     ``pa.array(values, mask=...)`` converts element by element, even with ``mask=None`` given
     explicitly; here the data buffer is shared and only the validity bitmap is built, in numpy.
     """
-    arr = pa.array(values, type=type)
+    bits = values.dtype == np.bool_ and type is None  # Arrow bools are bits: numpy packs them 10x faster than pa.array
+    arr = None if bits else pa.array(values, type=type)
+    data = pa.py_buffer(np.packbits(values, bitorder="little")) if bits else arr.buffers()[1]
     if null is None or not null.any():
-        return arr
+        return pa.Array.from_buffers(pa.bool_(), values.shape[0], [None, data]) if bits else arr
     validity = pa.py_buffer(np.packbits(~np.asarray(null, bool), bitorder="little"))
-    return pa.Array.from_buffers(arr.type, len(arr), [validity, arr.buffers()[1]], null_count=int(np.count_nonzero(null)))
+    return pa.Array.from_buffers(pa.bool_() if bits else arr.type, values.shape[0], [validity, data],
+                                 null_count=int(np.count_nonzero(null)))
 
 
 def _table(flows: Any) -> pa.Table | pa.RecordBatch | None:
@@ -226,10 +238,10 @@ def _concat(parts: list[FlowArrays]) -> FlowArrays:
         return np.concatenate(values)
 
     out: dict[str, Any] = {"n": sum(p.n for p in parts)}
-    if len({p.v4_ints for p in parts}) > 1:  # some batches parsed to IPv4 integers, some not
+    if len({(p.v4_ints, p.v6_bytes) for p in parts}) > 1:  # some batches kept IPv4 integers or IPv6 bytes, some not
         for p in parts:
             p.src, p.dst = p.addresses()
-            p.src_v4 = p.dst_v4 = p.src_ok = p.dst_ok = None
+            p.src_v4 = p.dst_v4 = p.src_ok = p.dst_ok = p.src_v6be = p.dst_v6be = None
     for f in fields(FlowArrays):
         if f.name != "n":
             out[f.name] = join([getattr(p, f.name) for p in parts])
@@ -261,9 +273,11 @@ def _batch(cols: Mapping[str, Any]) -> FlowArrays:
     if isinstance(src, tuple) and isinstance(dst, tuple):
         fa.src_v4, fa.src_ok = src
         fa.dst_v4, fa.dst_ok = dst
+    elif isinstance(src, _Be128) and isinstance(dst, _Be128):
+        fa.src_v6be, fa.dst_v6be = src.data, dst.data
     else:
-        fa.src = _v4_column(*src) if isinstance(src, tuple) else src
-        fa.dst = _v4_column(*dst) if isinstance(dst, tuple) else dst
+        fa.src, fa.dst = (_v4_column(*a) if isinstance(a, tuple) else _be128_column(a.data) if isinstance(a, _Be128) else a
+                          for a in (src, dst))
     return fa
 
 
@@ -467,10 +481,24 @@ def _binary_addresses(arr: pa.Array) -> Any:
         out = np.empty(len(arr), np.uint32)
         _columns.be32(np.ascontiguousarray(data), out)
         return out, (None if null is None else ~null)
-    hi = np.empty(len(arr), np.uint64)
-    lo = np.empty(len(arr), np.uint64)
-    _columns.be128(np.ascontiguousarray(data), hi, lo)
-    family = np.full(len(arr), 6, np.uint8)
+    if null is None:
+        return _Be128(np.ascontiguousarray(data))  # no copy: the IPv6 lanes read the bytes (see _batch)
+    return _be128_column(np.ascontiguousarray(data), null)
+
+
+@dataclass
+class _Be128:
+    """An IPv6 column without nulls as its 16 big-endian bytes a row (uint8)."""
+
+    data: np.ndarray
+
+
+def _be128_column(data: np.ndarray, null: np.ndarray | None = None) -> AddressColumn:
+    n = data.shape[0] // 16
+    hi = np.empty(n, np.uint64)
+    lo = np.empty(n, np.uint64)
+    _columns.be128(data, hi, lo)
+    family = np.full(n, 6, np.uint8)
     if null is not None:
         family[null] = 0
     return AddressColumn(family, hi, lo, null, 6 if null is None else 0)

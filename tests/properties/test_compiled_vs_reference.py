@@ -10,6 +10,7 @@ import ipaddress
 import random
 
 import numpy as np
+import pyarrow as pa
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -160,14 +161,39 @@ def _v4_columns(rows):
         "dst_port": np.array([rows[i][5] for i in v4], np.uint16)}
 
 
+V6_TILE = 2 * 4096 + 517  # rows of the big-endian IPv6 door: several parallel chunks and swap steps, and tails
+
+
+def _v6_bytes(rows):
+    """The IPv6 rows' positions and their columns with fixed_size_binary(16) addresses, the rows
+    repeated to V6_TILE (the door whose lanes swap the bytes in cache)."""
+    v6 = [i for i, r in enumerate(rows) if ":" in r[2] and ":" in r[4]]
+    if not v6:
+        return v6, None
+    take = np.resize(np.array(v6), V6_TILE)
+
+    def addresses(k):
+        be = np.frombuffer(b"".join(ipaddress.IPv6Address(rows[i][k]).packed for i in v6), np.uint8).reshape(-1, 16)
+        return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), V6_TILE, [None, pa.py_buffer(be[np.resize(np.arange(len(v6)), V6_TILE)].tobytes())])
+
+    return take, {
+        "direction": np.array([rows[i][0] == "Outbound" for i in take], np.uint8),
+        "protocol": np.array([rows[i][1] for i in take], np.uint8), "src_ip": addresses(2),
+        "src_port": np.array([rows[i][3] for i in take], np.uint16), "dst_ip": addresses(4),
+        "dst_port": np.array([rows[i][5] for i in take], np.uint16)}
+
+
 def _compare_paths(policy, rows, rule, allow):
-    """Each classify path, IPv4 integer and general, 1 and 2 threads, answers (rule, allow)."""
+    """Each classify path, IPv4 integer, IPv6 bytes and general, 1 and 2 threads, answers (rule, allow)."""
     compiled = policy.compile()
     fa = flow_arrays({"direction": [r[0] for r in rows], "protocol": [r[1] for r in rows],
                       "src_ip": [r[2] for r in rows], "src_port": [r[3] for r in rows],
                       "dst_ip": [r[4] for r in rows], "dst_port": [r[5] for r in rows]})
     v4, cols4 = _v4_columns(rows)
     fa4 = flow_arrays(cols4)
+    v6, cols6 = _v6_bytes(rows)
+    fa6 = flow_arrays(cols6) if cols6 is not None else None
+    assert fa6 is None or fa6.v6_bytes
     for m in matchers(compiled.arrays):
         for threads in (1, 2):
             r, a = classify(Variant(compiled, m), fa, threads)
@@ -175,6 +201,9 @@ def _compare_paths(policy, rows, rule, allow):
             if v4:
                 r, a = classify(Variant(compiled, m), fa4, threads)
                 assert r.tolist() == [rule[i] for i in v4] and a.tolist() == [allow[i] for i in v4], m.v4_path
+            if fa6 is not None:
+                r, a = classify(Variant(compiled, m), fa6, threads)
+                assert (r == np.array(rule)[v6]).all() and (a == np.array(allow)[v6]).all(), m.v6_path
 
 
 def _compare(policy, rows):

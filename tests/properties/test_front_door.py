@@ -305,6 +305,16 @@ def test_matching_types_are_used_without_a_copy():
     fa = flow_arrays(halves)
     assert fa.src.hi.ctypes.data == halves["src_ip_hi"].ctypes.data
     assert fa.dst.lo.ctypes.data == _address(halves["dst_ip_lo"])  # int64 halves: the same bits, viewed
+    v6 = {k: v for k, v in cols.items() if not k.endswith("_ip")}  # fixed_size_binary(16): the bytes themselves
+    for side in ("src_ip", "dst_ip"):
+        v6[side] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), 1000, [None, pa.py_buffer(np.arange(4000, dtype=np.uint32).tobytes())])
+    fa = flow_arrays(v6)
+    assert fa.v6_bytes and fa.src_v6be.ctypes.data == v6["src_ip"].buffers()[1].address
+    src, dst = fa.addresses()  # the halves door answers the same
+    as_halves = {k: v for k, v in v6.items() if not k.endswith("_ip")}
+    as_halves.update(src_ip_hi=src.hi, src_ip_lo=src.lo, dst_ip_hi=dst.hi, dst_ip_lo=dst.lo)
+    for threads in (1, 2):
+        assert POLICY.evaluate(v6, threads=threads).equals(POLICY.evaluate(as_halves, threads=threads))
 
 
 def test_a_chunked_table_is_classified_chunk_by_chunk(monkeypatch):
