@@ -123,17 +123,10 @@ static const adu_quad_pattern adu_quad_patterns[81] = {
 
 __attribute__((target("ssse3"))) static inline int adu_v4_ssse3(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) {
     int64_t len = b - a;
-    unsigned lenmask, dots, digits, key, zeros;
-    __m128i v, t, x, w;
+    unsigned dots, key, zeros;
+    __m128i t, x, w;
     const adu_quad_pattern* p;
-    if (len < 7 || len > 15 || a + 16 > buflen)
-        return 0;
-    v = _mm_loadu_si128((const __m128i*)(const void*)(s + a));
-    lenmask = (1u << len) - 1u;
-    dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))) & lenmask;
-    t = _mm_sub_epi8(v, _mm_set1_epi8('0'));
-    digits = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(t, _mm_set1_epi8(-1)), _mm_cmplt_epi8(t, _mm_set1_epi8(10)))) & lenmask;
-    if ((dots | digits) != lenmask)
+    if (!adu_v4_span(s, a, b, buflen, &t, &dots))
         return 0;
     key = adu_quad_keys[dots | (1u << len)];  /* exactly three dots, octets of 1-3 digits: one load */
     if (key == 0)

@@ -607,11 +607,6 @@ cdef void _block_mixed(const Tables* t, Py_ssize_t i0, Py_ssize_t cnt, const uin
         out_allow[i] = <uint8_t>(v & 1)
 
 
-def _halves_of(be, Py_ssize_t n):
-    """16 big-endian bytes a row -> a (2, n) array: the upper halves, then the lower."""
-    return be.view(">u8").astype("u8").reshape(n, 2).T.copy()
-
-
 cdef class Matcher:
     """Holds the compiled arrays (keeping them alive) and the C view of them."""
     cdef Tables t
@@ -933,7 +928,11 @@ cdef class Matcher:
             return
         if not self.lanes6_on:
             import numpy as np
-            s, d = _halves_of(np.asarray(src), n), _halves_of(np.asarray(dst), n)
+            from ._columns import be128  # the front door's own byte swap
+
+            s, d = np.empty((2, n), np.uint64), np.empty((2, n), np.uint64)
+            be128(src, s[0], s[1])
+            be128(dst, d[0], d[1])
             self.classify_v6(direction, protocol, s[0], s[1], src_port, d[0], d[1], dst_port, out_rule, out_allow, threads)
             return
         cdef adu_vlanes* vl = &self.vl

@@ -124,21 +124,33 @@ ADU_INLINE int adu_counter(const unsigned char* s, int64_t a, int64_t b, int64_t
     return r;
 }
 
+#if ADU_SIMD
+/* What both dotted-quad parsers check first: s[a:b] is 7-15 bytes of digits and dots (16 readable).
+ * 0 when not; else 1, the bytes minus '0' in *t and the dots' positions as a bit mask in *dots. */
+static inline __attribute__((always_inline)) int adu_v4_span(const unsigned char* s, int64_t a, int64_t b,
+                                                             int64_t buflen, __m128i* t, unsigned* dots) {
+    int64_t len = b - a;
+    unsigned lenmask, digits;
+    __m128i v;
+    if (len < 7 || len > 15 || a + 16 > buflen)
+        return 0;
+    v = _mm_loadu_si128((const __m128i*)(const void*)(s + a));
+    lenmask = (1u << len) - 1u;
+    *dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))) & lenmask;
+    *t = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+    digits = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(*t, _mm_set1_epi8(-1)), _mm_cmplt_epi8(*t, _mm_set1_epi8(10)))) & lenmask;
+    return (*dots | digits) == lenmask;
+}
+#endif
+
 /* A plain dotted quad in s[a:b] (no leading zeros, octets <= 255): 1 and the value; 0 when the text
  * is anything else (the caller's general parser then decides, so this may only accept, never refuse). */
 static inline int adu_v4(const unsigned char* s, int64_t a, int64_t b, int64_t buflen, uint32_t* out) {
 #if ADU_SIMD
     int64_t len = b - a;
-    unsigned lenmask, dots, digits, d1, d2, d3, starts[4], ends[4], k, value = 0;
-    __m128i v, t;
-    if (len < 7 || len > 15 || a + 16 > buflen)
-        return 0;
-    v = _mm_loadu_si128((const __m128i*)(s + a));
-    lenmask = (1u << len) - 1u;
-    dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))) & lenmask;
-    t = _mm_sub_epi8(v, _mm_set1_epi8('0'));
-    digits = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(t, _mm_set1_epi8(-1)), _mm_cmplt_epi8(t, _mm_set1_epi8(10)))) & lenmask;
-    if ((dots | digits) != lenmask)
+    unsigned dots, d1, d2, d3, starts[4], ends[4], k, value = 0;
+    __m128i t;
+    if (!adu_v4_span(s, a, b, buflen, &t, &dots))
         return 0;
     d1 = dots & (dots - 1u);  /* exactly three dots (no popcount instruction in baseline x86-64) */
     d1 &= d1 - 1u;
